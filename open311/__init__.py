@@ -1,0 +1,1 @@
+"""Adapter package; see DESIGN §1."""
