@@ -157,6 +157,12 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides) -> Sett
 def _finish(settings: Settings, explicit: set[str]) -> Settings:
     if settings.env not in ENVIRONMENTS:
         raise ConfigError(f"EJIA_ENV: {settings.env!r} is not one of {', '.join(ENVIRONMENTS)}")
+    from backend.sla import parse_office_hours
+
+    try:
+        parse_office_hours(settings.office_hours)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     if settings.wechat_location_datum not in ("gcj02", "wgs84"):
         raise ConfigError("WECHAT_LOCATION_DATUM: must be gcj02 or wgs84")
     if settings.production:
@@ -205,3 +211,21 @@ def describe(settings: Settings) -> dict:
             value = "***"
         out[f.name] = str(value)
     return out
+
+
+_current: Settings | None = None
+
+
+def install(settings: Settings) -> Settings:
+    """Make ``settings`` the process's settings (the composition root calls this once)."""
+    global _current
+    _current = settings
+    return settings
+
+
+def current() -> Settings:
+    """The process's settings, read from the environment on first use."""
+    global _current
+    if _current is None:
+        _current = load_settings()
+    return _current

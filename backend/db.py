@@ -56,3 +56,16 @@ def migrate(database: peewee.Database | None = None) -> list[str]:
     database = database or db.obj
     with database.connection_context():
         return Runner(database, directory=str(MIGRATIONS_DIR)).up()
+
+
+def transaction():
+    """A write transaction. SQLite takes the write lock up front (BEGIN IMMEDIATE) so two
+    processes never both read-then-write the same row; PostgreSQL uses row locks."""
+    if isinstance(db.obj, peewee.SqliteDatabase):
+        return db.obj.atomic(lock_type="IMMEDIATE")
+    return db.atomic()
+
+
+def for_update(query):
+    """Row lock on PostgreSQL; SQLite already holds the write lock (see transaction())."""
+    return query.for_update() if is_postgres() else query

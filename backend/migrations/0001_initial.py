@@ -44,6 +44,7 @@ def up(migrator, db):
     class Department(Model):
         name = CharField(max_length=64)
         code = CharField(unique=True, max_length=32)
+        kind = CharField(index=True, max_length=16)
         area = ForeignKeyField(Area, null=True)
         sort_order = IntegerField(default=0)
         class Meta:
@@ -90,7 +91,7 @@ def up(migrator, db):
         name = CharField(max_length=64)
         plain_name = CharField(max_length=64)
         keywords = JSONField(default=list)
-        default_department = ForeignKeyField(Department, null=True)
+        default_department_kind = CharField(null=True, max_length=16)
         urgent = BooleanField(default=False)
         accept_limit = IntegerField(default=4)
         accept_unit = CharField(max_length=16, default='work_hours')

@@ -30,5 +30,6 @@ class Area(BaseModel):
 class Department(BaseModel):
     name = peewee.CharField(max_length=64)
     code = peewee.CharField(max_length=32, unique=True)
+    kind = peewee.CharField(max_length=16, index=True)  # cgb 城管办 / mzb 民政办 / wjb 卫健办 / pcs 派出所 …
     area = peewee.ForeignKeyField(Area, null=True, backref="departments")  # the street/district it serves
     sort_order = peewee.IntegerField(default=0)

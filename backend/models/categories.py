@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import peewee
 
-from backend.models.areas import Department
 from backend.models.base import BaseModel, JSONField
 
 # Limit units: working hours, working days, natural hours, natural days.
@@ -16,7 +15,8 @@ class Category(BaseModel):
     name = peewee.CharField(max_length=64)  # professional name
     plain_name = peewee.CharField(max_length=64)  # 群众说法
     keywords = JSONField(default=list)
-    default_department = peewee.ForeignKeyField(Department, null=True)
+    # The kind of department that usually handles it (cgb, mzb, …); each street has its own office.
+    default_department_kind = peewee.CharField(max_length=16, null=True)
     urgent = peewee.BooleanField(default=False)
     accept_limit = peewee.IntegerField(default=4)
     accept_unit = peewee.CharField(max_length=16, default="work_hours")

@@ -1,0 +1,49 @@
+"""Transactional outbox (DESIGN §5, STYLE §5).
+
+Services call ``record()`` inside their transaction; after commit they call ``publish()``
+with the new ids. Listeners (the RQ relay in workers/) are registered by the composition
+root — backend never imports rq. A listener failing (Redis down) loses nothing: the rows
+stay unprocessed and the scheduler's sweep enqueues them later.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable, Iterable
+
+from backend.models import Event, EventStep, OutboxMessage
+
+log = logging.getLogger("ejia.outbox")
+_listeners: list[Callable[[list[int]], None]] = []
+
+
+def add_listener(listener: Callable[[list[int]], None]) -> None:
+    if listener not in _listeners:
+        _listeners.append(listener)
+
+
+def remove_listener(listener: Callable[[list[int]], None]) -> None:
+    if listener in _listeners:
+        _listeners.remove(listener)
+
+
+def record(topic: str, event: Event | None = None, step: EventStep | None = None,
+           payload: dict | None = None) -> OutboxMessage:
+    body = dict(payload or {})
+    if event is not None:
+        body.setdefault("event_id", event.id)
+        body.setdefault("number", event.number)
+    if step is not None:
+        body.setdefault("step_id", step.id)
+    return OutboxMessage.create(topic=topic, event=event, step=step, payload=body)
+
+
+def publish(ids: Iterable[int]) -> None:
+    """Hand freshly committed outbox ids to the listeners; never raises."""
+    ids = [i for i in ids if i is not None]
+    if not ids:
+        return
+    for listener in list(_listeners):
+        try:
+            listener(ids)
+        except Exception as exc:  # noqa: BLE001 — the sweep re-enqueues; the write already happened
+            log.warning("outbox relay failed for %s (%s); the sweep will retry", ids, exc)

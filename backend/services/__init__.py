@@ -1,0 +1,1 @@
+"""Use cases. Each owns its transaction, raises DomainError, writes its outbox rows (STYLE §4)."""

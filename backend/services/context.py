@@ -1,0 +1,97 @@
+"""Turn rows into the plain views the pure workflow reasons about."""
+from __future__ import annotations
+
+from backend import workflow
+from backend.crypto import mask_name
+from backend.errors import NotFound
+from backend.models import Area, Department, Event, Rating, Resident, Staff
+from backend.models.people import ROLE_NAMES
+from backend.workflow import Actor, EventView, Holder, Place, Places
+
+
+def staff_actor(staff: Staff) -> Actor:
+    area = staff.area if staff.area_id else None
+    return Actor(
+        kind="staff", id=staff.id, role=staff.role, area_id=staff.area_id,
+        area_path=area.path if area else None, department_id=staff.department_id,
+        label=f"{ROLE_NAMES.get(staff.role, staff.role)} {staff.name}",
+    )
+
+
+def resident_actor(resident: Resident) -> Actor:
+    return Actor(kind="resident", id=resident.id, label="居民")
+
+
+def load_staff(staff_id: int) -> Staff:
+    staff = Staff.get_or_none((Staff.id == staff_id) & (Staff.active == True))  # noqa: E712
+    if staff is None:
+        raise NotFound("staff_not_found", "找不到这位工作人员")
+    return staff
+
+
+def holder_of(event: Event) -> Holder | None:
+    if not event.holder_level:
+        return None
+    return Holder(event.holder_level, event.holder_area_id, event.holder_department_id, event.holder_staff_id)
+
+
+def holder_fields(holder: Holder | None) -> dict:
+    if holder is None:
+        return {"holder_level": None, "holder_area": None, "holder_department": None, "holder_staff": None}
+    return {
+        "holder_level": holder.level, "holder_area": holder.area_id,
+        "holder_department": holder.department_id, "holder_staff": holder.staff_id,
+    }
+
+
+def holder_json(holder: Holder | None) -> dict | None:
+    if holder is None:
+        return None
+    return {"level": holder.level, "area_id": holder.area_id,
+            "department_id": holder.department_id, "staff_id": holder.staff_id}
+
+
+def event_view(event: Event) -> EventView:
+    photo_required = event.category.photo_required if event.category_id else False
+    return EventView(
+        status=event.status, holder=holder_of(event), area_path=event.area_path or "/",
+        grid_id=event.grid_id, reporter_resident_id=event.reporter_resident_id,
+        photo_required=photo_required,
+        has_rating=Rating.select().where(Rating.event == event.id).exists(),
+    )
+
+
+def places_for(event: Event) -> Places:
+    """Just the areas an action on this event may need: the holder's area and its parent."""
+    areas: dict[int, Place] = {}
+    area_id = event.holder_area_id
+    for _ in range(2):
+        if area_id is None:
+            break
+        area = Area.get_or_none(Area.id == area_id)
+        if area is None:
+            break
+        areas[area.id] = Place(area.id, area.level, area.path, area.parent_id)
+        area_id = area.parent_id
+    departments = {d.id: d.area_id for d in Department.select(Department.id, Department.area)}
+    return Places(areas=areas, department_areas=departments)
+
+
+def masked_label(label: str) -> str:
+    """"网格员 张三" → "网格员 张*" for the reporter's view of the trajectory."""
+    role, _, name = label.partition(" ")
+    return f"{role} {mask_name(name)}" if name else role
+
+
+def get_event(number_or_id) -> Event:
+    query = Event.select()
+    if isinstance(number_or_id, int):
+        event = query.where(Event.id == number_or_id).first()
+    else:
+        event = query.where(Event.number == str(number_or_id)).first()
+    if event is None:
+        raise NotFound("event_not_found", "没有找到这件事，请核对编号")
+    return event
+
+
+__all__ = ["workflow"]

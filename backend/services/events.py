@@ -1,0 +1,280 @@
+"""Reporting use cases: submit, route, quick record (即报即办), numbering."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import peewee
+
+from backend import clock, config, geo, outbox, sla, taxonomy
+from backend.db import for_update, transaction
+from backend.errors import DomainError, Forbidden, NotFound
+from backend.models import Area, BuildingUnit, Category, Event, EventCounter, EventStep, Staff
+from backend.services.context import holder_fields, holder_json, staff_actor
+from backend.workflow import SYSTEM, Actor, Holder, check_staff_role
+
+log = logging.getLogger("ejia.events")
+
+MAX_DESCRIPTION = 4000
+SOURCES = ("wechat", "miniprogram", "console", "open311", "staff")
+
+
+@dataclass
+class Submission:
+    description: str
+    reporter: Actor
+    source: str = "wechat"
+    category_code: str | None = None
+    lat: float | None = None
+    lng: float | None = None
+    datum: str = "wgs84"
+    address: str | None = None
+    building_unit_id: int | None = None
+    location_confirmed: bool = False
+    anonymous: bool = False
+    client_key: str | None = None
+    media_ids: list[int] = field(default_factory=list)
+    wechat_media_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SubmitResult:
+    event: Event
+    created: bool
+    nearby: list[Event] = field(default_factory=list)
+
+
+def next_number(day: str | None = None) -> str:
+    """YYYYMMDD-NNNN from a per-day counter row, atomic across processes (upsert … RETURNING)."""
+    day = day or clock.local_today().strftime("%Y%m%d")
+    cursor = (
+        EventCounter.insert(day=day, value=1)
+        .on_conflict(conflict_target=[EventCounter.day], update={EventCounter.value: EventCounter.value + 1})
+        .returning(EventCounter.value)
+        .execute()
+    )
+    value = next(iter(cursor))[0] if not isinstance(cursor, int) else EventCounter.get_by_id(day).value
+    return f"{day}-{value:04d}"
+
+
+def _clean_description(text: str | None) -> str:
+    text = (text or "").strip()
+    if not text:
+        raise DomainError("description_required", "请说一说发生了什么")
+    if len(text) > MAX_DESCRIPTION:
+        raise DomainError("description_too_long", f"描述太长了，请控制在{MAX_DESCRIPTION}字以内")
+    return text
+
+
+def resolve_category(code: str | None, description: str) -> Category:
+    """The named category, or the best suggestion for the text, or 其他."""
+    if code:
+        category = Category.get_or_none((Category.code == code) & (Category.active == True))  # noqa: E712
+        if category is None or category.parent_id is None:
+            raise DomainError("unknown_category", "没有这个类别，请重新选择", code=code)
+        return category
+    leaves = list(Category.select().where(Category.parent.is_null(False) & (Category.active == True)))  # noqa: E712
+    ranked = taxonomy.suggest(description, leaves, limit=1)
+    if ranked:
+        return next(c for c in leaves if c.code == ranked[0][0])
+    other = [c for c in leaves if c.name == "其他"] or leaves
+    if not other:
+        raise DomainError("no_categories", "系统还没有设置事件类别，请联系管理员")
+    return other[0]
+
+
+def _place(sub: Submission):
+    """(lat, lng, raw, grid) — the problem's place, from coordinates or a building QR."""
+    lat = lng = None
+    raw = (None, None, None)
+    building = unit = None
+    if sub.building_unit_id is not None:
+        unit = BuildingUnit.get_or_none(BuildingUnit.id == sub.building_unit_id)
+        if unit is None:
+            raise DomainError("unknown_building", "没有找到这个楼栋二维码")
+        building = unit.building
+    if sub.lat is not None or sub.lng is not None:
+        if sub.lat is None or sub.lng is None:
+            raise DomainError("bad_coordinates", "位置不完整，请重新发送位置")
+        geo.validate_coordinates(sub.lat, sub.lng)
+        if sub.datum not in ("wgs84", "gcj02"):
+            raise DomainError("bad_datum", "坐标系只能是 wgs84 或 gcj02")
+        raw = (float(sub.lat), float(sub.lng), sub.datum)
+        lat, lng = geo.to_wgs84(float(sub.lat), float(sub.lng), sub.datum)
+    elif building is not None and building.lat is not None:
+        lat, lng = building.lat, building.lng
+    grid = None
+    if building is not None and sub.lat is None:
+        grid = building.area
+    elif lat is not None:
+        grid_id = geo.grid_index().locate(lat, lng)
+        grid = Area.get_or_none(Area.id == grid_id) if grid_id else None
+    return lat, lng, raw, grid, building, unit
+
+
+def root_centre() -> Area:
+    """Where unlocated events go: the top of the area tree (the city's 综治中心)."""
+    area = Area.select().where(Area.parent.is_null()).order_by(Area.id).first()
+    if area is None:
+        raise DomainError("no_areas", "系统还没有设置辖区，请联系管理员")
+    return area
+
+
+def submit_event(sub: Submission) -> SubmitResult:
+    """Accept a report: validate, number it, store event + step + outbox row in one transaction.
+
+    A repeated ``client_key`` returns the earlier event (created=False) and writes nothing.
+    """
+    if sub.client_key:
+        earlier = Event.get_or_none(Event.client_key == sub.client_key)
+        if earlier is not None:
+            return SubmitResult(earlier, created=False)
+    if sub.source not in SOURCES:
+        raise DomainError("bad_source", "来源不正确")
+    description = _clean_description(sub.description)
+    category = resolve_category(sub.category_code, description)
+    lat, lng, raw, grid, building, unit = _place(sub)
+    now = clock.now()
+    deadlines = sla.deadlines_for(category, now, sla.load_calendar(config.current().office_hours))
+    area_path = grid.path if grid else root_centre().path
+    reporter = sub.reporter
+    try:
+        with transaction():
+            event = Event.create(
+                number=next_number(), description=description, category=category, status="reported",
+                lat=lat, lng=lng, raw_lat=raw[0], raw_lng=raw[1], raw_datum=raw[2],
+                address=(sub.address or (building.address if building else None) or None),
+                location_confirmed=sub.location_confirmed, grid=grid, area_path=area_path,
+                building=building, building_unit=unit, source=sub.source,
+                reporter_resident=reporter.id if reporter.kind == "resident" else None,
+                reporter_staff=reporter.id if reporter.kind == "staff" else None,
+                anonymous=sub.anonymous, client_key=sub.client_key or None, urgent=category.urgent,
+                created_at=now, updated_at=now, **deadlines,
+            )
+            step = EventStep.create(
+                event=event, action="submit", actor_kind=reporter.kind,
+                actor_staff=reporter.id if reporter.kind == "staff" else None,
+                actor_resident=reporter.id if reporter.kind == "resident" else None,
+                actor_label=reporter.label or "居民", to_status="reported", created_at=now,
+            )
+            _attach(event, step, sub.media_ids, sub.wechat_media_ids)
+            message = outbox.record("event.submitted", event, step, {
+                "wechat_media_ids": list(sub.wechat_media_ids),
+            })
+    except peewee.IntegrityError:
+        # Another process stored the same client key between our check and our insert.
+        earlier = Event.get_or_none(Event.client_key == sub.client_key) if sub.client_key else None
+        if earlier is None:
+            raise
+        return SubmitResult(earlier, created=False)
+    outbox.publish([message.id])
+    nearby = []
+    if lat is not None:
+        nearby = geo.nearby_open_events(lat, lng, category.id, config.current().duplicate_radius_m,
+                                        exclude_id=event.id)
+    return SubmitResult(event, created=True, nearby=nearby)
+
+
+def _attach(event, step, media_ids, wechat_media_ids):
+    from backend.models import Attachment, Media
+
+    for media_id in media_ids or ():
+        if not Media.select().where(Media.id == media_id).exists():
+            raise DomainError("unknown_media", "图片没有上传成功，请重新上传")
+        Attachment.create(event=event, step=step, media=media_id)
+    for wechat_id in wechat_media_ids or ():
+        Attachment.create(event=event, step=step, wechat_media_id=str(wechat_id)[:128])
+
+
+def choose_grid_worker(grid_id: int) -> int | None:
+    """The grid's worker with the fewest open tasks (ties: lowest id); None if the grid has none."""
+    open_count = (
+        Event.select(peewee.fn.COUNT(Event.id))
+        .where((Event.holder_staff == Staff.id) & Event.status.in_(("assigned", "processing")))
+    )
+    row = (
+        Staff.select(Staff.id, open_count.alias("load"))
+        .where((Staff.area == grid_id) & (Staff.role == "grid_worker") & (Staff.active == True))  # noqa: E712
+        .order_by(peewee.SQL("load"), Staff.id)
+        .first()
+    )
+    return row.id if row else None
+
+
+def route_event(event_id: int) -> Event:
+    """reported → assigned: the grid it happened in (or the grid a 退回 named), else the centre.
+
+    Idempotent: an event that is no longer `reported` is left alone (jobs may run twice).
+    """
+    from backend.services.actions import apply_transition, unit_of_work  # one writer of steps
+
+    with unit_of_work():
+        event = Event.get_or_none(Event.id == event_id)
+        if event is None:
+            raise NotFound("event_not_found", "没有找到这件事")
+        if event.status != "reported":
+            return event
+        event = for_update(Event.select().where(Event.id == event_id)).get()
+        grid_id = event.suggested_grid_id or event.grid_id
+        if grid_id is not None:
+            holder = Holder("grid", area_id=grid_id, staff_id=choose_grid_worker(grid_id))
+        else:
+            holder = Holder("centre", area_id=_centre_for(event).id)
+        apply_transition(event, SYSTEM, "route", {"holder": holder})
+    return event
+
+
+def _centre_for(event: Event) -> Area:
+    """The street centre above the event's area, or the top of the tree when unlocated."""
+    if event.area_path:
+        ids = [int(p) for p in event.area_path.strip("/").split("/") if p]
+        streets = list(Area.select().where(Area.id.in_(ids) & (Area.level == "street")))
+        if streets:
+            return streets[0]
+    return root_centre()
+
+
+def quick_record(staff: Staff, description: str, lat=None, lng=None, datum="wgs84",
+                 category_code=None, media_ids=(), wechat_media_ids=(), client_key=None) -> Event:
+    """即报即办: a small matter already solved → one closed event, one call. Never a quota."""
+    actor = staff_actor(staff)
+    check_staff_role(actor)
+    if client_key:
+        earlier = Event.get_or_none(Event.client_key == client_key)
+        if earlier is not None:
+            return earlier
+    description = _clean_description(description)
+    category = resolve_category(category_code, description)
+    if category.photo_required and not (media_ids or wechat_media_ids):
+        raise DomainError("photo_required", "请拍一张处理后的照片")
+    sub = Submission(description=description, reporter=actor, lat=lat, lng=lng, datum=datum)
+    lat_w, lng_w, raw, grid, _b, _u = _place(sub)
+    if grid is None and staff.area_id and staff.area.level == "grid":
+        grid = staff.area
+    if grid is not None and actor.area_path and not grid.path.startswith(actor.area_path):
+        raise Forbidden("out_of_area", "这个位置不在您负责的区域")
+    holder = Holder(_level_for(actor), area_id=staff.area_id, department_id=staff.department_id,
+                    staff_id=staff.id)
+    now = clock.now()
+    with transaction():
+        event = Event.create(
+            number=next_number(), description=description, category=category, status="closed",
+            lat=lat_w, lng=lng_w, raw_lat=raw[0], raw_lng=raw[1], raw_datum=raw[2],
+            grid=grid, area_path=grid.path if grid else (actor.area_path or root_centre().path),
+            location_confirmed=True, source="staff", reporter_staff=staff, quick_record=True,
+            client_key=client_key or None, created_at=now, updated_at=now, accepted_at=now,
+            resolved_at=now, closed_at=now, **holder_fields(holder),
+        )
+        step = EventStep.create(
+            event=event, action="quick_record", actor_kind="staff", actor_staff=staff,
+            actor_label=actor.label, to_status="closed", to_holder=holder_json(holder), created_at=now,
+        )
+        _attach(event, step, media_ids, wechat_media_ids)
+        message = outbox.record("event.quick_record", event, step)
+    outbox.publish([message.id])
+    return event
+
+
+def _level_for(actor: Actor) -> str:
+    return {"grid_worker": "grid", "community_head": "community", "department_staff": "department"}.get(
+        actor.role, "centre")

@@ -1,0 +1,181 @@
+"""Composition root: ``create_app()`` and the CLI (``python -m server …``).
+
+The factory loads settings, binds the database proxy and Redis, registers blueprints —
+nothing else (STYLE §1). Migrations, seeding and network calls are CLI commands.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from backend import config
+from backend.db import db, init_database
+from backend.redis_conn import connect as connect_redis
+
+log = logging.getLogger("ejia.server")
+
+
+def bootstrap(overrides: dict | None = None) -> config.Settings:
+    """Settings + database + outbox relay: what every process (web, worker, CLI) needs."""
+    settings = config.install(config.load_settings(**(overrides or {})))
+    init_database(settings.database_url)
+    from workers.relay import install_relay
+
+    install_relay(settings)
+    return settings
+
+
+def create_app(overrides: dict | None = None):
+    from flask import Flask, jsonify
+
+    from backend.errors import DomainError
+
+    settings = bootstrap(overrides)
+    app = Flask(__name__, static_folder=None)
+    app.config["SECRET_KEY"] = settings.secret_key
+    app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
+    app.extensions["ejia.settings"] = settings
+    app.extensions["ejia.redis"] = connect_redis(settings)
+
+    @app.before_request
+    def _open_db():
+        db.connect(reuse_if_open=True)
+
+    @app.teardown_request
+    def _close_db(exc):
+        if not db.is_closed():
+            db.close()
+
+    @app.errorhandler(DomainError)
+    def _domain_error(err: DomainError):
+        return jsonify({"error": {"code": err.code, "message": err.message}}), err.status
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify({"ok": True})
+
+    for register in _blueprint_registrars():
+        register(app)
+    return app
+
+
+def _blueprint_registrars():
+    """Each adapter package exposes ``register(app)``; those not built yet are skipped."""
+    import importlib
+
+    for name in ("wechat.web", "miniprogram_api.web", "console.web", "open311.web"):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        yield module.register
+
+
+# ---------------------------------------------------------------- CLI commands
+
+
+def cmd_migrate(args) -> int:
+    from backend.db import migrate
+
+    bootstrap()
+    applied = migrate()
+    print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"), file=sys.stderr)
+    return 0
+
+
+def cmd_seed(args) -> int:
+    import json
+
+    from backend.db import migrate
+    from backend.seed import seed_demo
+
+    bootstrap()
+    migrate()
+    with db.connection_context():
+        summary = seed_demo()
+    json.dump(summary, sys.stdout, ensure_ascii=False, indent=1)
+    sys.stdout.write("\n")
+    return 0
+
+
+def cmd_web(args) -> int:
+    app = create_app()
+    app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+    return 0
+
+
+def cmd_worker(args) -> int:
+    from workers.runner import run_worker
+
+    settings = bootstrap()
+    return run_worker(settings, burst=args.burst)
+
+
+def cmd_scheduler(args) -> int:
+    from workers.scheduler import run_scheduler
+
+    settings = bootstrap()
+    return run_scheduler(settings, once=args.once)
+
+
+def cmd_sandbox(args) -> int:
+    from wechat.sandbox import serve
+
+    bootstrap()
+    return serve(args.host, args.port)
+
+
+def cmd_run(args) -> int:
+    from launcher import run_everything
+
+    return run_everything(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m server", description="e家 — 网格事件上报与处置")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="web + worker + scheduler + WeChat sandbox on the embedded defaults")
+    p.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
+    p.add_argument("--sandbox-port", type=int, default=8001)
+    p.add_argument("--no-seed", action="store_true")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("web", help="serve the web app")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=cmd_web)
+    p = sub.add_parser("worker", help="an RQ worker on all queues")
+    p.add_argument("--burst", action="store_true", help="drain the queues and exit")
+    p.set_defaults(func=cmd_worker)
+    p = sub.add_parser("scheduler", help="periodic sweeps (outbox, SLA, revisits)")
+    p.add_argument("--once", action="store_true")
+    p.set_defaults(func=cmd_scheduler)
+    p = sub.add_parser("sandbox", help="the local WeChat API stand-in")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8001)
+    p.set_defaults(func=cmd_sandbox)
+    p = sub.add_parser("seed", help="load demo data (prints one JSON document)")
+    p.add_argument("--demo", action="store_true", required=True)
+    p.set_defaults(func=cmd_seed)
+    p = sub.add_parser("migrate", help="apply numbered migrations")
+    p.set_defaults(func=cmd_migrate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except config.ConfigError as exc:
+        print(f"配置错误 / configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
