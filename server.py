@@ -130,9 +130,69 @@ def cmd_sandbox(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from launcher import run_everything
+    """web + worker + scheduler + sandbox as child processes sharing one embedded Redis."""
+    import signal
+    import subprocess
+    import time
 
-    return run_everything(args)
+    from backend.db import migrate
+    from backend.models import Area
+    from backend.redis_conn import redis_url
+
+    settings = bootstrap()
+    migrate()
+    with db.connection_context():
+        empty = not Area.select().exists()
+    env = dict(os.environ, REDIS_URL=redis_url(settings), EJIA_VAR=str(settings.var_dir))
+    sandbox_url = f"http://127.0.0.1:{args.sandbox_port}"
+    if not settings.wechat_api_base:
+        env["WECHAT_API_BASE"] = sandbox_url
+    if empty and not args.no_seed:
+        with open(settings.var_dir / "demo.json", "w") as out:
+            subprocess.run([sys.executable, "-m", "server", "seed", "--demo"], env=env, stdout=out, check=True)
+    commands = {
+        "sandbox": ["sandbox", "--port", str(args.sandbox_port)],
+        "worker": ["worker"],
+        "scheduler": ["scheduler"],
+        "web": ["web", "--host", "127.0.0.1", "--port", str(args.port)],
+    }
+    children = {name: subprocess.Popen([sys.executable, "-m", "server", *argv], env=env)
+                for name, argv in commands.items()}
+    base = f"http://127.0.0.1:{args.port}"
+    print(f"""
+e家 is running (Ctrl-C stops everything):
+  web            {base}/healthz
+  console        {base}/console
+  mini-program   {base}/mp/v1/openapi.json
+  Open311        {base}/open311/v2/discovery.json
+  WeChat sandbox {sandbox_url}/_sandbox/chat   (chat simulator)
+  demo data      {settings.var_dir / 'demo.json'}
+""", file=sys.stderr)
+    stopping = False
+
+    def stop(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        while not stopping:
+            for name, child in children.items():
+                if child.poll() is not None:
+                    log.error("%s exited with %s; stopping", name, child.returncode)
+                    stopping = True
+            time.sleep(0.5)
+    finally:
+        for child in children.values():
+            if child.poll() is None:
+                child.terminate()
+        for child in children.values():
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -77,6 +77,7 @@ class Settings:
     wechat_api_base: str = ""  # empty → https://api.weixin.qq.com (or the sandbox under `run`)
     wechat_location_datum: str = "gcj02"
     wechat_timestamp_window: int = 300
+    public_base_url: str = "http://127.0.0.1:8000"  # printed in QR codes and template-message links
     mp_app_id: str = ""
     mp_app_secret: str = ""
     sms_provider: str = "console"
@@ -118,6 +119,7 @@ _ENV_MAP = {
     "WECHAT_API_BASE": ("wechat_api_base", str),
     "WECHAT_LOCATION_DATUM": ("wechat_location_datum", str),
     "WECHAT_TIMESTAMP_WINDOW": ("wechat_timestamp_window", int),
+    "PUBLIC_BASE_URL": ("public_base_url", str),
     "MP_APP_ID": ("mp_app_id", str),
     "MP_APP_SECRET": ("mp_app_secret", str),
     "SMS_PROVIDER": ("sms_provider", str),

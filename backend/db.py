@@ -33,7 +33,7 @@ def make_database(url: str) -> peewee.Database:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         database = connect_url(url, pragmas=SQLITE_PRAGMAS, autoconnect=False)
     elif scheme.startswith("postgres"):
-        database = connect_url(url, autoconnect=False, autorollback=True)
+        database = connect_url(url, autoconnect=False)
     else:
         raise ValueError(f"DATABASE_URL: unsupported scheme {scheme!r} (use sqlite:/// or postgresql://)")
     return database

@@ -2,8 +2,9 @@
 
 ``DEFAULT_CATEGORIES`` is plain data, one dict per row, 大类 first and its 小类 after it.
 Keys mirror ``backend.models.Category`` except two that hold codes the seeder resolves:
-``parent`` (the 大类 code, None for a 大类) and ``default_department`` (a department
-code: 'cgb' 城管办, 'mzb' 民政办, 'wjb' 卫健办, 'pcs' 派出所, or None).
+``parent`` (the 大类 code, None for a 大类) and ``default_department`` (the department
+kind stored in ``Category.default_department_kind``: 'cgb' 城管办, 'mzb' 民政办,
+'wjb' 卫健办, 'pcs' 派出所, or None).
 Codes follow GB/T 30428: 2-digit 大类, 4-digit 小类 that starts with its 大类 code.
 ``plain_name`` is what a resident over sixty would say; ``keywords`` are the words and
 synonyms residents type. Urgent categories count their limits in natural hours.

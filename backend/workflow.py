@@ -260,6 +260,13 @@ def _resolve(event, actor, params, places):
     return Transition("resolve", "closed" if own_grid else "resolved")
 
 
+def _accept(event, actor, params, places):
+    holder = event.holder
+    if actor.kind == "staff" and holder.staff_id != actor.id and holder.level != "centre":
+        holder = Holder(holder.level, holder.area_id, holder.department_id, actor.id)  # who took it
+    return Transition("accept", "processing", holder=holder)
+
+
 def _verify(event, actor, params, places):
     return Transition("verify", "closed")
 
@@ -309,7 +316,7 @@ def _comment(event, actor, params, places):
 
 
 _HANDLERS = {
-    "route": _route, "escalate": _escalate, "dispatch": _dispatch, "resolve": _resolve,
+    "route": _route, "accept": _accept, "escalate": _escalate, "dispatch": _dispatch, "resolve": _resolve,
     "verify": _verify, "reopen": _reopen, "return": _return, "reject": _reject,
     "merge": _merge, "withdraw": _withdraw, "rate": _rate, "revisit": _revisit,
     "comment": _comment,

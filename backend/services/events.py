@@ -53,7 +53,7 @@ def next_number(day: str | None = None) -> str:
         .returning(EventCounter.value)
         .execute()
     )
-    value = next(iter(cursor))[0] if not isinstance(cursor, int) else EventCounter.get_by_id(day).value
+    value = next(iter(cursor)).value
     return f"{day}-{value:04d}"
 
 
@@ -71,7 +71,7 @@ def resolve_category(code: str | None, description: str) -> Category:
     if code:
         category = Category.get_or_none((Category.code == code) & (Category.active == True))  # noqa: E712
         if category is None or category.parent_id is None:
-            raise DomainError("unknown_category", "没有这个类别，请重新选择", code=code)
+            raise DomainError("unknown_category", "没有这个类别，请重新选择", category_code=code)
         return category
     leaves = list(Category.select().where(Category.parent.is_null(False) & (Category.active == True)))  # noqa: E712
     ranked = taxonomy.suggest(description, leaves, limit=1)

@@ -154,3 +154,9 @@ def test_residents_only_withdraw_rate_or_comment_their_own(actor, action, params
         assert actor.id == 100 and action in ("withdraw", "rate", "comment")
     if actor.kind == "system":
         assert action in ("route", "comment")
+
+
+def test_accept_moves_to_processing_and_names_the_colleague_who_took_it():
+    event = view("assigned", Holder("grid", 5, staff_id=99))
+    t = workflow.decide(event, ACTORS[0], "accept", {}, PLACES)
+    assert t.to_status == "processing" and t.holder == Holder("grid", 5, staff_id=1)

