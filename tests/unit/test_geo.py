@@ -28,10 +28,16 @@ def square(col: int, row: int, size: int = 1) -> dict:
     return {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]}
 
 
-def brute_force(grids, lat, lng):
-    point = shapely.Point(lng, lat)
-    hits = [area_id for area_id, gj in grids if shapely.geometry.shape(gj).intersects(point)]
-    return min(hits) if hits else None
+def brute_force(grids):
+    """The definition, slowly: the smallest id among grids whose closed polygon has the point."""
+    shapes = [(area_id, shapely.geometry.shape(gj)) for area_id, gj in grids]
+
+    def locate(lat, lng):
+        point = shapely.Point(lng, lat)
+        hits = [area_id for area_id, geom in shapes if geom.intersects(point)]
+        return min(hits) if hits else None
+
+    return locate
 
 
 # --- GCJ-02 ------------------------------------------------------------------------
@@ -199,5 +205,18 @@ def test_agrees_with_brute_force_including_edges_and_vertices(seed, data):
         for (x0, y0), (x1, y1) in zip(ring, ring[1:]):
             t = data.draw(st.sampled_from([0.0, 0.25, 0.5]))
             points.append((y0 + t * (y1 - y0), x0 + t * (x1 - x0)))
+    expected = brute_force(grids)
     for lat, lng in points:
-        assert index.locate(lat, lng) == brute_force(grids, lat, lng), (lat, lng)
+        assert index.locate(lat, lng) == expected(lat, lng), (lat, lng)
+
+
+def test_one_huge_grid_does_not_blow_up_the_cell_table():
+    grids = [(1, square(0, 0, size=400))] + [(n, square(n, -1)) for n in range(2, 6)]
+    index = GridIndex(grids)
+    assert len(index._cells) <= 24 * len(grids) + 4096  # the budget in _cell_size
+    expected = brute_force(grids)
+    rnd = random.Random(1)
+    for _ in range(500):
+        lat, lng = LAT0 + rnd.uniform(-2, 401) * STEP, LNG0 + rnd.uniform(-1, 401) * STEP
+        assert index.locate(lat, lng) == expected(lat, lng)
+    assert index.locate(LAT0, LNG0 + 2.5 * STEP) == 1  # the giant's south edge, shared with grid 2

@@ -1,0 +1,141 @@
+"""Read-side queries shared by every channel: staff task lists, a resident's events, trajectories."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from backend.errors import DomainError, Forbidden
+from backend.models import Area, Attachment, Event, EventStep, Staff
+from backend.models.events import STATUS_NAMES
+from backend.services.context import event_view, masked_label
+from backend.workflow import ACTION_LABELS, Actor, can_see
+
+VIEWS = ("todo", "doing", "done")
+MAX_PAGE_SIZE = 100
+
+
+@dataclass
+class Page:
+    items: list
+    total: int
+    page: int
+    page_size: int
+
+
+def _paging(page, page_size) -> tuple[int, int]:
+    try:
+        page, page_size = int(page), int(page_size)
+    except (TypeError, ValueError):
+        raise DomainError("bad_paging", "页码不正确") from None
+    if page < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise DomainError("bad_paging", f"页码从 1 开始，每页 1 到 {MAX_PAGE_SIZE} 条")
+    return page, page_size
+
+
+def holding_clause(staff: Staff):
+    """Events this staff member's unit holds (the grid's workers share the grid's tasks)."""
+    if staff.role == "department_staff":
+        return (Event.holder_level == "department") & (Event.holder_department == staff.department_id)
+    level = {"grid_worker": "grid", "community_head": "community"}.get(staff.role, "centre")
+    return (Event.holder_level == level) & (Event.holder_area == staff.area_id)
+
+
+def scope_clause(staff: Staff):
+    """Events inside the staff member's area subtree."""
+    if staff.area_id is None:
+        return Event.id.is_null()  # nothing
+    return Event.area_path.startswith(staff.area.path)
+
+
+def staff_tasks(staff: Staff, view: str = "todo", page=1, page_size=20) -> Page:
+    """todo: waiting for this unit to accept; doing: being handled (or awaiting my verification);
+    done: closed events this unit handled or that lie in its area. Nearest deadline first."""
+    if view not in VIEWS:
+        raise DomainError("bad_view", "view 只能是 todo、doing 或 done")
+    page, page_size = _paging(page, page_size)
+    holding = holding_clause(staff)
+    if view == "todo":
+        where = holding & (Event.status == "assigned")
+        order = (Event.accept_due_at.asc(nulls="LAST"), Event.id)
+    elif view == "doing":
+        where = holding & (Event.status == "processing")
+        if staff.role == "grid_worker":
+            where |= (Event.status == "resolved") & (Event.grid == staff.area_id)
+        order = (Event.resolve_due_at.asc(nulls="LAST"), Event.id)
+    else:
+        where = (Event.status == "closed") & (holding | scope_clause(staff))
+        order = (Event.closed_at.desc(), Event.id.desc())
+    query = Event.select().where(where)
+    total = query.count()
+    items = list(query.order_by(*order).paginate(page, page_size))
+    return Page(items, total, page, page_size)
+
+
+def resident_events(resident_id: int, page=1, page_size=20) -> Page:
+    page, page_size = _paging(page, page_size)
+    query = Event.select().where(Event.reporter_resident == resident_id)
+    total = query.count()
+    items = list(query.order_by(Event.id.desc()).paginate(page, page_size))
+    return Page(items, total, page, page_size)
+
+
+def check_can_see(event: Event, actor: Actor) -> None:
+    if not can_see(event_view(event), actor):
+        raise Forbidden("no_access", "您无权查看这件事")
+
+
+def trajectory(event: Event, for_reporter: bool) -> list[dict]:
+    """The 流程轨迹: every step for staff; public steps with staff names masked for the reporter."""
+    steps = EventStep.select().where(EventStep.event == event).order_by(EventStep.id)
+    if for_reporter:
+        steps = steps.where(EventStep.public == True)  # noqa: E712
+    photos: dict[int, list[int]] = {}
+    for att in Attachment.select().where((Attachment.event == event) & Attachment.media.is_null(False)):
+        if att.step_id:
+            photos.setdefault(att.step_id, []).append(att.media_id)
+    out = []
+    for step in steps:
+        actor = step.actor_label
+        if for_reporter and step.actor_kind == "staff":
+            actor = masked_label(actor)
+        out.append({
+            "action": step.action, "action_name": ACTION_LABELS.get(step.action, step.action),
+            "actor": actor, "from_status": step.from_status, "to_status": step.to_status,
+            "status_name": STATUS_NAMES.get(step.to_status, step.to_status),
+            "note": step.note, "at": step.created_at, "media_ids": photos.get(step.id, []),
+        })
+    return out
+
+
+def last_step(event: Event, public_only: bool = True) -> EventStep | None:
+    query = EventStep.select().where(EventStep.event == event)
+    if public_only:
+        query = query.where(EventStep.public == True)  # noqa: E712
+    return query.order_by(EventStep.id.desc()).first()
+
+
+def find_task_by_short_number(staff: Staff, short: str) -> Event | None:
+    """Staff may type the daily sequence shown in 待办 ("3") instead of "20261126-0003":
+    match it against the events their unit holds; the most recent wins."""
+    try:
+        seq = int(short)
+    except ValueError:
+        return None
+    suffix = f"-{seq:04d}"
+    candidates = (Event.select().where(holding_clause(staff) | ((Event.status == "resolved")
+                                                                 & (Event.grid == staff.area_id)))
+                  .where(Event.number.endswith(suffix)).order_by(Event.id.desc()))
+    return candidates.first()
+
+
+def areas_in_order(parent: Area | None = None):
+    """Areas in administrative order (sort_order, code) — never ranked by a figure."""
+    query = Area.select()
+    query = query.where(Area.parent.is_null()) if parent is None else query.where(Area.parent == parent)
+    return list(query.order_by(Area.sort_order, Area.code))
+
+
+def staff_of_area(area_id: int, role: str | None = None):
+    query = Staff.select().where((Staff.area == area_id) & (Staff.active == True))  # noqa: E712
+    if role:
+        query = query.where(Staff.role == role)
+    return list(query.order_by(Staff.id))
