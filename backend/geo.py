@@ -202,7 +202,7 @@ class GridIndex:
         boxes = shapely.box(self._ox + kx * size - eps, self._oy + ky * size - eps,
                             self._ox + (kx + 1) * size + eps, self._oy + (ky + 1) * size + eps)
         cell_i, grid_j = shapely.STRtree(geoms_arr).query(boxes, predicate="intersects")
-        order = np.lexsort((-grid_j, cell_i))  # geoms are in id order, so grid_j order = id order
+        order = np.lexsort((grid_j, cell_i))  # geoms are in id order, so grid_j order = id order
         cell_i, grid_j = cell_i[order], grid_j[order]
         per_cell = np.bincount(cell_i, minlength=len(keys))
         single = per_cell[cell_i] == 1

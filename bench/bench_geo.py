@@ -82,6 +82,11 @@ def synthetic_grids(count: int, seed: int = 7) -> tuple[list[tuple[int, dict]], 
     return [grids[i] for i in order], extent
 
 
+def rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * 4096 / 1e6
+
+
 def brute_force(grids: list[tuple[int, dict]]):
     ids = np.array([g[0] for g in grids])
     geoms = np.array([shapely.geometry.shape(g[1]) for g in grids])
@@ -104,9 +109,9 @@ def main() -> int:
     cases = {}
     for size in SIZES:
         grids, (lat_lo, lng_lo, lat_hi, lng_hi) = synthetic_grids(size)
-        started = time.perf_counter()
+        rss_before, started = rss_mb(), time.perf_counter()
         index = GridIndex(grids)
-        build_s = time.perf_counter() - started
+        build_s, rss_grown = time.perf_counter() - started, rss_mb() - rss_before
         if index.rejects or len(index) != size:
             print(f"FAIL {size}: {len(index.rejects)} rejects, e.g. {index.rejects[:2]}")
             return 1
@@ -118,7 +123,7 @@ def main() -> int:
             print(f"FAIL {size}: {wrong} of 2000 lookups disagree with brute force")
             return 1
         cases[size] = (index, list(zip(lats, lngs)), build_s)
-        print(f"built {size:>7} grids in {build_s:6.2f} s, {len(index._cells):>7} cells")
+        print(f"built {size:>7} grids in {build_s:6.2f} s, {len(index._cells):>7} cells, RSS +{rss_grown:.0f} MB")
 
     best = {size: math.inf for size in SIZES}
     for _ in range(args.rounds):

@@ -65,7 +65,9 @@ def database(settings):
 
 def truncate_all(database) -> None:
     tables = [m._meta.table_name for m in ALL_MODELS]
-    with database.connection_context():
+    was_closed = database.is_closed()
+    database.connect(reuse_if_open=True)
+    try:
         if TEST_DB == "postgres":
             database.execute_sql("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
         else:
@@ -75,6 +77,9 @@ def truncate_all(database) -> None:
                     database.execute_sql(f'DELETE FROM "{table}"')
                 if database.table_exists("sqlite_sequence"):
                     database.execute_sql("DELETE FROM sqlite_sequence")
+    finally:
+        if was_closed:
+            database.close()
 
 
 @pytest.fixture
