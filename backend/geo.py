@@ -13,6 +13,7 @@ import time
 from typing import Iterable, NamedTuple
 
 import numpy as np
+import os; PREP = os.environ.get("PREP", "1") == "1"; F = float(os.environ.get("F", "2"))
 import peewee
 import shapely
 from shapely.geometry import shape
@@ -147,7 +148,21 @@ class GridIndex:
         self._ox = self._oy = self._inv = 0.0
         self._nx = self._ny = 0
         if self._ids:
-            self._build([kept[i] for i in self._ids])
+            if os.environ.get("LOCAL") == "1":
+                arr = np.array([kept[i] for i in self._ids], dtype=object)
+                b = shapely.bounds(arr)
+                q = lambda v: ((v - v.min()) / (np.ptp(v) or 1) * 65535).astype(np.uint64)
+                def spread(v):
+                    v = (v | (v << 8)) & 0x00FF00FF
+                    v = (v | (v << 4)) & 0x0F0F0F0F
+                    v = (v | (v << 2)) & 0x33333333
+                    return (v | (v << 1)) & 0x55555555
+                z = spread(q((b[:, 0] + b[:, 2]) / 2)) | (spread(q((b[:, 1] + b[:, 3]) / 2)) << np.uint64(1))
+                order = np.argsort(z, kind="stable")
+                self._ids = [self._ids[i] for i in order]
+                self._build(list(shapely.from_wkb(shapely.to_wkb(arr[order]))))
+            else:
+                self._build([kept[i] for i in self._ids])
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -182,7 +197,7 @@ class GridIndex:
 
     def _build(self, geoms: list) -> None:
         geoms_arr = np.array(geoms, dtype=object)
-        shapely.prepare(geoms_arr)
+        PREP and shapely.prepare(geoms_arr)
         bounds = shapely.bounds(geoms_arr)
         self._ox, self._oy = float(bounds[:, 0].min()), float(bounds[:, 1].min())
         size = _cell_size(bounds, self._ox, self._oy)
@@ -197,32 +212,36 @@ class GridIndex:
         owner = np.repeat(np.arange(len(geoms)), counts)
         offset = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
         keys = np.unique((ix0[owner] + offset // ny_g[owner]) * self._ny + iy0[owner] + offset % ny_g[owner])
-        # Closed cell boxes, grown by a hair so float rounding in locate() never escapes them.
-        kx, ky, eps = keys // self._ny, keys % self._ny, size * 1e-9
-        boxes = shapely.box(self._ox + kx * size - eps, self._oy + ky * size - eps,
-                            self._ox + (kx + 1) * size + eps, self._oy + (ky + 1) * size + eps)
-        cell_i, grid_j = shapely.STRtree(geoms_arr).query(boxes, predicate="intersects")
-        order = np.lexsort((grid_j, cell_i))  # geoms are in id order, so grid_j order = id order
-        cell_i, grid_j = cell_i[order], grid_j[order]
-        per_cell = np.bincount(cell_i, minlength=len(keys))
-        single = per_cell[cell_i] == 1
-        inside = np.zeros(len(cell_i), dtype=bool)
-        inside[single] = shapely.covers(geoms_arr[grid_j[single]], boxes[cell_i[single]])
-        starts = np.flatnonzero(np.r_[True, cell_i[1:] != cell_i[:-1]]).tolist()
-        keys_l, cell_l, grid_l, inside_l = keys.tolist(), cell_i.tolist(), grid_j.tolist(), inside.tolist()
-        shared: dict[tuple, tuple] = {}  # neighbouring edge cells mostly have the same candidates
-        for s, e in zip(starts, starts[1:] + [len(cell_l)]):
-            if inside_l[s]:
-                self._cells[keys_l[cell_l[s]]] = self._ids[grid_l[s]]
-                continue
-            members = tuple(grid_l[s:e])
-            if members not in shared:
-                shared[members] = (tuple(self._ids[g] for g in members), tuple(geoms[g] for g in members))
-            self._cells[keys_l[cell_l[s]]] = shared[members]
+        tree, shared = shapely.STRtree(geoms_arr), {}
+        for chunk in range(0, len(keys), 16384):  # bounded temporaries keep the heap compact
+            self._fill_cells(keys[chunk:chunk + 16384], size, tree, geoms_arr, shared)
         # GEOS builds a prepared polygon's point-in-area index lazily on first use; do it here,
         # in the building thread, so readers in other threads never race on that lazy init.
         probe = shapely.point_on_surface(geoms_arr)
         shapely.intersects_xy(geoms_arr, shapely.get_x(probe), shapely.get_y(probe))
+
+    def _fill_cells(self, keys: np.ndarray, size: float, tree, geoms_arr: np.ndarray, shared: dict) -> None:
+        """Store each cell's owner (one grid covers it) or its candidates in id order."""
+        # Closed cell boxes, grown by a hair so float rounding in locate() never escapes them.
+        kx, ky, eps = keys // self._ny, keys % self._ny, size * 1e-9
+        boxes = shapely.box(self._ox + kx * size - eps, self._oy + ky * size - eps,
+                            self._ox + (kx + 1) * size + eps, self._oy + (ky + 1) * size + eps)
+        cell_i, grid_j = tree.query(boxes, predicate="intersects")
+        order = np.lexsort((np.asarray(self._ids)[grid_j], cell_i))
+        cell_i, grid_j = cell_i[order], grid_j[order]
+        single = np.bincount(cell_i, minlength=len(keys))[cell_i] == 1
+        inside = np.zeros(len(cell_i), dtype=bool)
+        inside[single] = shapely.covers(geoms_arr[grid_j[single]], boxes[cell_i[single]])
+        starts = np.flatnonzero(np.r_[True, cell_i[1:] != cell_i[:-1]]).tolist()
+        keys_l, cell_l, grid_l, inside_l = keys.tolist(), cell_i.tolist(), grid_j.tolist(), inside.tolist()
+        for s, e in zip(starts, starts[1:] + [len(cell_l)]):
+            if inside_l[s]:
+                self._cells[keys_l[cell_l[s]]] = self._ids[grid_l[s]]
+                continue
+            members = tuple(grid_l[s:e])  # neighbouring edge cells mostly share their candidates
+            if members not in shared:
+                shared[members] = (tuple(self._ids[g] for g in members), tuple(geoms_arr[g] for g in members))
+            self._cells[keys_l[cell_l[s]]] = shared[members]
 
     def locate(self, lat: float, lng: float) -> int | None:
         """The grid covering a WGS-84 point, or None. Non-finite input gives None."""
@@ -247,7 +266,7 @@ def _cell_size(bounds: np.ndarray, ox: float, oy: float) -> float:
     A few huge grids (a rural 网格 among urban ones) would otherwise blow up memory.
     """
     sides = np.maximum(bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1])
-    size = max(float(np.median(sides)) / 2, 1e-9)
+    size = max(float(np.median(sides)) / F, 1e-9)
     budget = 24 * len(bounds) + 4096
     while True:
         nx = np.floor((bounds[:, 2] - ox) / size) - np.floor((bounds[:, 0] - ox) / size) + 1

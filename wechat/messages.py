@@ -91,7 +91,7 @@ def _event(msg, data: dict, base: dict) -> Incoming:
     if event == "click":
         return Incoming(kind="event", event="CLICK", key=msg.key, **base)
     if event == "view":
-        return Incoming(kind="event", event="VIEW", url=msg.url, key=msg.key, **base)
+        return Incoming(kind="event", event="VIEW", url=msg.url, **base)  # wechatpy: EventKey is .url
     if event in ("scancode_push", "scancode_waitmsg"):
         return Incoming(kind="event", event=event, key=msg.key, text=msg.scan_result, **base)
     if event == "location_select":

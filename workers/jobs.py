@@ -1,42 +1,168 @@
-"""RQ jobs: importable module functions that take ids and re-load rows (STYLE §6)."""
-from __future__ import annotations
+"""RQ jobs: importable module functions that take ids and re-load rows (STYLE §6).
 
-import logging
+``process_outbox`` is what the relay enqueues for every outbox row. It validates the
+payload, then — each step idempotent, so a re-run after a crash is harmless — routes
+new/returned events (``route``), plans and enqueues notifications (``notify``), fetches
+WeChat media (``download_media``) and fans out department webhooks, and finally stamps
+the row processed. Malformed payloads are stamped with the reason and fail without retry.
+"""
+from __future__ import annotations
 
 from backend import clock
 from backend.db import db
-from backend.models import OutboxMessage
+from backend.errors import NotFound
+from backend.models import Attachment, Event, EventStep, OutboxMessage
 from backend.services.events import route_event
+from workers import audience, delivery, media, webhooks
+from workers.context import (
+    ensure_ready,
+    event_scope,
+    fail_without_retry,
+    job_logger,
+    redis_connection,
+    set_event,
+)
+from workers.queues import enqueue_once
 
-log = logging.getLogger("ejia.jobs")
+log = job_logger("ejia.jobs")
 
-# Topics whose event needs (re-)routing.
-ROUTE_TOPICS = ("event.submitted", "event.return")
+ROUTE_TOPICS = ("event.submitted", "event.return")  # topics whose event needs (re-)routing
+
+
+class MalformedOutbox(ValueError):
+    """An outbox payload no job can act on; final (failed registry), never retried."""
+
+
+def validate(message: OutboxMessage) -> str | None:
+    """The reason a payload is unusable, or None."""
+    payload = message.payload
+    if not isinstance(payload, dict):
+        return f"payload is {type(payload).__name__}, not an object"
+    if not isinstance(message.topic, str) or not message.topic.startswith("event."):
+        return f"unknown topic {message.topic!r}"
+    event_id = payload.get("event_id")
+    if not isinstance(event_id, int) or isinstance(event_id, bool):
+        return "payload has no integer event_id"
+    if message.event_id is not None and message.event_id != event_id:
+        return f"payload event_id {event_id} disagrees with the row's event {message.event_id}"
+    if "number" in payload and not isinstance(payload["number"], str):
+        return "payload number is not a string"
+    step_id = payload.get("step_id")
+    if step_id is not None and (not isinstance(step_id, int) or isinstance(step_id, bool)):
+        return "payload step_id is not an integer"
+    media_ids = payload.get("wechat_media_ids", [])
+    if not isinstance(media_ids, list) or not all(isinstance(m, str) for m in media_ids):
+        return "payload wechat_media_ids is not a list of strings"
+    return None
 
 
 def process_outbox(outbox_id: int) -> str:
-    """Act on one outbox row once: route new/returned events. Errors propagate so RQ retries."""
-    with db.connection_context():
+    """Act on one outbox row once. Errors propagate so RQ retries (Retry set at enqueue)."""
+    ensure_ready()
+    with db.connection_context(), event_scope(None):
         message = OutboxMessage.get_or_none(OutboxMessage.id == outbox_id)
         if message is None:
             log.info("outbox %s no longer exists; nothing to do", outbox_id)
             return "missing"
         if message.processed_at is not None:
             return "already processed"
+        problem = validate(message)
+        if problem:
+            (OutboxMessage.update(error=f"malformed: {problem}", processed_at=clock.now())
+             .where(OutboxMessage.id == outbox_id).execute())
+            log.warning("outbox %s (%s) is malformed: %s", outbox_id, message.topic, problem)
+            raise fail_without_retry(MalformedOutbox(f"outbox {outbox_id} ({message.topic}): {problem}"))
+        set_event(message.payload.get("number"))
+        event_id = message.payload["event_id"]
         if message.topic in ROUTE_TOPICS:
-            event_id = message.payload.get("event_id")
-            if not isinstance(event_id, int):
-                raise ValueError(f"outbox {outbox_id}: payload has no event_id")
-            event = route_event(event_id)
-            log.info("outbox %s: event %s routed (%s)", outbox_id, event.number, event.status)
-        OutboxMessage.update(processed_at=clock.now()).where(OutboxMessage.id == outbox_id).execute()
+            route(event_id)
+        connection = redis_connection()
+        handle(connection, message)
+        OutboxMessage.update(processed_at=clock.now(), error=None).where(OutboxMessage.id == outbox_id).execute()
         return "done"
 
 
-def sweep_outbox() -> int:
-    from rq import get_current_job
+def handle(connection, message: OutboxMessage) -> None:
+    """Notifications, media and webhooks for one valid outbox row (idempotent)."""
+    event = Event.get_or_none(Event.id == message.payload["event_id"])
+    if event is None:
+        log.info("outbox %s: event %s no longer exists", message.id, message.payload["event_id"])
+        return
+    step = EventStep.get_or_none(EventStep.id == message.payload.get("step_id")) if message.payload.get(
+        "step_id") else None
+    _plan_and_dispatch(connection, message, event, step)
+    if step is not None:
+        pending = Attachment.select(Attachment.id).where(
+            (Attachment.step == step.id) & Attachment.media.is_null() & Attachment.wechat_media_id.is_null(False))
+        for attachment in pending:
+            enqueue_once(connection, "media", attachment.id, job_id=f"media-{attachment.id}")
+    webhooks.fan_out(connection, message, event)
 
+
+def _plan_and_dispatch(connection, message, event, step) -> int:
+    from backend import config
+
+    deliveries = audience.plan(config.current(), message, event, step)
+    rows = delivery.persist(deliveries, event, step)
+    count = delivery.dispatch(connection, rows)
+    if deliveries:
+        log.info("outbox %s (%s): %d delivery(ies) planned, %d enqueued",
+                 message.id, message.topic, len(deliveries), count)
+    return count
+
+
+def route(event_id: int) -> str:
+    """reported → assigned (grid by location, the grid a 退回 named, else the centre)."""
+    ensure_ready()
+    with db.connection_context():
+        try:
+            event = route_event(event_id)
+        except NotFound:
+            log.info("event %s no longer exists; nothing to route", event_id)
+            return "missing"
+        set_event(event.number)
+        log.info("routed: %s, holder %s %s", event.status, event.holder_level, event.holder_area_id)
+        return event.status
+
+
+def notify(outbox_id: int) -> int:
+    """Plan and enqueue the notifications of one outbox row (re-runnable on its own)."""
+    ensure_ready()
+    with db.connection_context(), event_scope(None):
+        message = OutboxMessage.get_or_none(OutboxMessage.id == outbox_id)
+        if message is None:
+            log.info("outbox %s no longer exists; nothing to notify", outbox_id)
+            return 0
+        problem = validate(message)
+        if problem:
+            raise fail_without_retry(MalformedOutbox(f"outbox {outbox_id}: {problem}"))
+        set_event(message.payload.get("number"))
+        event = Event.get_or_none(Event.id == message.payload["event_id"])
+        if event is None:
+            log.info("event %s no longer exists; nothing to notify", message.payload["event_id"])
+            return 0
+        step = EventStep.get_or_none(EventStep.id == message.payload.get("step_id"))
+        return _plan_and_dispatch(redis_connection(), message, event, step)
+
+
+def download_media(attachment_id: int) -> str:
+    """WeChat media_id → MEDIA_DIR (sha256), attached to the event. Fake content fails for good."""
+    return media.download(attachment_id)
+
+
+# ---------------------------------------------------------------- cron entry points
+def sweep_outbox() -> int:
     from workers.relay import sweep
 
+    ensure_ready()
     with db.connection_context():
-        return sweep(get_current_job().connection)
+        return sweep(redis_connection())
+
+
+def sweep_notifications() -> dict:
+    """Stale claims (dead workers), open rows whose job went missing, due deferrals."""
+    ensure_ready()
+    with db.connection_context():
+        connection = redis_connection()
+        recovered = delivery.recover_stale(connection)
+        return {**recovered, "enqueued": delivery.sweep_open(connection)}

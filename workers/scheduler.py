@@ -1,4 +1,8 @@
-"""`python -m server scheduler`: periodic jobs through RQ's own cron scheduler."""
+"""`python -m server scheduler`: periodic jobs through RQ's own cron scheduler (rq.cron).
+
+RQ evaluates cron strings in UTC: "0 0 * * *" is 08:00 Asia/Shanghai. Running two
+schedulers is harmless (every job is idempotent) but wasteful; run one.
+"""
 from __future__ import annotations
 
 import logging
@@ -7,15 +11,27 @@ from rq.cron import CronScheduler
 
 from backend.config import Settings
 from backend.redis_conn import connect
-from workers import jobs
-from workers.queues import MAINTENANCE
+from workers import jobs, sweeps
+from workers.queues import MAINTENANCE, NOTIFY
 
 log = logging.getLogger("ejia.scheduler")
+
+SCHEDULE = (
+    # (function, queue, interval seconds or None, cron (UTC) or None, job_timeout)
+    (jobs.sweep_outbox, MAINTENANCE, 60, None, 120),
+    (jobs.sweep_notifications, MAINTENANCE, 60, None, 120),
+    (sweeps.sla_sweep, MAINTENANCE, 60, None, 300),
+    (sweeps.remind_unaccepted, NOTIFY, 60, None, 120),
+    (sweeps.sample_revisits, MAINTENANCE, 600, None, 300),
+    (sweeps.daily_digest, NOTIFY, None, "0 0 * * *", 600),
+)
 
 
 def build_scheduler(settings: Settings) -> CronScheduler:
     scheduler = CronScheduler(connection=connect(settings), name="ejia-scheduler")
-    scheduler.register(jobs.sweep_outbox, MAINTENANCE, interval=60, job_timeout=120)
+    for func, queue_name, interval, cron, timeout in SCHEDULE:
+        scheduler.register(func, queue_name, interval=interval, cron=cron, job_timeout=timeout,
+                           ttl=max(interval or 3600, 60), failure_ttl=7 * 24 * 3600, result_ttl=600)
     return scheduler
 
 

@@ -68,11 +68,15 @@ def _cn_to_int(text: str) -> int | None:
     return None if high is None or low is None else high * 10 + low
 
 
+def _digits_for(match: re.Match) -> str:
+    value = _cn_to_int(match.group(1))
+    return match.group(1) if value is None else str(value)
+
+
 def normalize(text: str | None) -> str:
     """The comparable form of an address: see the module docstring."""
     text = unicodedata.normalize("NFKC", text or "").lower()
-    text = _CN_NUMBER.sub(lambda m: str(_cn_to_int(m.group(1))) if _cn_to_int(m.group(1)) is not None
-                          else m.group(1), text)
+    text = _CN_NUMBER.sub(_digits_for, text)
     text = _DROP.sub("", text)
     return _BUILDING_WORD.sub(r"\1栋", text)
 
@@ -188,11 +192,16 @@ class AddressIndex:
         kept.sort(key=lambda c: (-c.score, c.kind, c.id))
         return kept[:limit]
 
+    def _names_an_area(self, hay: str, area_hits: dict[int, int]) -> bool:
+        """True when the whole text is just an area's name ("金源社区"): the area is meant."""
+        return any(hay in self.areas[i].aliases for i in area_hits)
+
     def _building_score(self, b: _BuildingEntry, hay: str, area_hits: dict[int, int]) -> float:
         if b.norm_address and len(b.norm_address) >= MIN_ALIAS and _contains(hay, b.norm_address):
             return 100 + len(b.norm_address)
-        if b.norm_address and len(hay) >= DISTINCT_NAME and _contains(b.norm_address, hay):
-            return 60 + len(hay)
+        if (b.norm_address and len(hay) >= DISTINCT_NAME and _contains(b.norm_address, hay)
+                and not self._names_an_area(hay, area_hits)):
+            return 60 + len(hay)  # part of a registered address ("通北路88号" of "…通北路88号金源花园")
         if not _contains(hay, b.norm_name):
             return 0
         area = self.areas.get(b.area_id)

@@ -35,6 +35,8 @@ class Submission:
     client_key: str | None = None
     media_ids: list[int] = field(default_factory=list)
     wechat_media_ids: list[str] = field(default_factory=list)
+    grid_id: int | None = None  # a grid named without coordinates (an address matched to a grid)
+    step_data: dict | None = None  # extra facts kept on the submit step (e.g. Open311 media_url)
 
 
 @dataclass
@@ -109,6 +111,10 @@ def _place(sub: Submission):
     elif lat is not None:
         grid_id = geo.grid_index().locate(lat, lng)
         grid = Area.get_or_none(Area.id == grid_id) if grid_id else None
+    elif sub.grid_id is not None:
+        grid = Area.get_or_none((Area.id == sub.grid_id) & (Area.level == "grid"))
+        if grid is None:
+            raise DomainError("unknown_grid", "没有找到这个网格")
     return lat, lng, raw, grid, building, unit
 
 
@@ -156,6 +162,7 @@ def submit_event(sub: Submission) -> SubmitResult:
                 actor_staff=reporter.id if reporter.kind == "staff" else None,
                 actor_resident=reporter.id if reporter.kind == "resident" else None,
                 actor_label=reporter.label or "居民", to_status="reported", created_at=now,
+                data=sub.step_data or None,
             )
             _attach(event, step, sub.media_ids, sub.wechat_media_ids)
             message = outbox.record("event.submitted", event, step, {

@@ -8,7 +8,7 @@ this module closes its gaps (docs/wechat-sandbox.md, shared notes "WeChatClient 
   refresh happens under a Redis lock, and whoever gets the lock second re-reads Redis
   instead of fetching again — one fetch for the whole fleet;
 * tokens come from ``POST cgi-bin/stable_token`` (a fetch does not invalidate the token
-  other processes hold);
+  other processes hold); ``force_refresh`` only when WeChat rejects the token it still hands out;
 * a token error (40001/40014/42001) refreshes once and retries once — never a loop;
 * errcode -1 (system busy) is retried once after a short pause; nothing else is retried
   here (timeouts, 45011, 5xx are the caller's to retry with backoff, e.g. RQ ``Retry``);
@@ -108,7 +108,12 @@ class ApiClient:
             current = self.session.get(self.token_key)
             if current and current != stale:
                 return current
-            return self.fetch_token(force_refresh=stale is not None)["access_token"]
+            fresh = self.fetch_token()["access_token"]
+            if stale is not None and fresh == stale and self.use_stable_token:
+                # WeChat rejected a token that stable_token still hands out: only now force a
+                # new one (force_refresh is rationed by WeChat and invalidates the old token).
+                fresh = self.fetch_token(force_refresh=True)["access_token"]
+            return fresh
         finally:
             try:
                 lock.release()

@@ -1,95 +1,21 @@
-"""The WeChat HTTP APIs the project calls, answered like WeChat answers them.
-
-Every call is recorded (``GET /_sandbox/calls``), then injected faults and latency apply,
-then the access token is checked (issued here, unexpired, of the right app), then the
-payload. Errors are HTTP 200 with ``{"errcode", "errmsg"}``, as WeChat does.
-"""
+"""The WeChat HTTP APIs the project calls, answered like WeChat answers them (see
+``endpoint.wechat_api`` for what happens before each handler runs)."""
 from __future__ import annotations
 
 import base64
 import io
-import json
 import secrets
 import time
-from functools import wraps
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, request
 
 from wechat.sandbox import validate
-from wechat.sandbox.state import Fault, SandboxState
+from wechat.sandbox.endpoint import err as _err, state as _state, wechat_api
+from wechat.sandbox.state import SandboxState
 
 bp = Blueprint("sandbox_api", __name__)
 MEDIA_LIMITS = {"image": 10 << 20, "voice": 2 << 20, "video": 10 << 20, "thumb": 64 << 10}
 IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a")
-
-
-def _state() -> SandboxState:
-    return current_app.extensions["sandbox.state"]
-
-
-def _err(errcode: int, errmsg: str):
-    return {"errcode": errcode, "errmsg": f"{errmsg} rid: sandbox-{secrets.token_hex(4)}"}
-
-
-def _body() -> dict | None:
-    raw = request.get_data(cache=True)
-    if not raw:
-        return {}
-    try:
-        body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return None
-    return body if isinstance(body, dict) else None
-
-
-def _masked(mapping: dict) -> dict:
-    return {k: ("***" if k == "secret" else v) for k, v in mapping.items()}
-
-
-def wechat_api(name: str, app: str | None = "oa", token: bool = True, json_body: bool = True):
-    """Record, apply faults, check token (``app`` 'oa'/'mp'/None = either) and body."""
-
-    def decorate(handler):
-        @wraps(handler)
-        def view():
-            state = _state()
-            body = _body() if json_body and request.method == "POST" else {}
-            logged = body if body is not None else {"_unparsed": request.get_data()[:2000].decode("utf-8", "replace")}
-            if not json_body and request.files:
-                logged = {"files": [{"field": k, "filename": f.filename, "content_type": f.mimetype}
-                                    for k, f in request.files.items()]}
-            entry = state.record(name, _masked(request.args.to_dict()), _masked(logged) if isinstance(logged, dict) else logged)
-            openid = (body or {}).get("touser") or request.args.get("openid")
-            fault, latency_ms = state.take_fault(name, openid if isinstance(openid, str) else None)
-            if latency_ms:
-                time.sleep(latency_ms / 1000)
-            result = _answer(state, handler, fault, body, app, token)
-            if isinstance(result, Response):
-                entry["errcode"] = 0 if result.status_code < 400 else result.status_code
-                return result
-            entry["errcode"] = result.get("errcode", 0)
-            return jsonify(result)
-
-        return view
-
-    return decorate
-
-
-def _answer(state: SandboxState, handler, fault: Fault | None, body, app, token):
-    if fault is not None and fault.http_status:
-        return Response(f"sandbox: injected HTTP {fault.http_status}", status=fault.http_status)
-    if fault is not None:
-        return _err(fault.errcode, "sandbox injected error")
-    if token:
-        errcode, appid = state.check_token(request.args.get("access_token"))
-        if errcode:
-            return _err(errcode, {41001: "access_token missing", 42001: "access_token expired"}.get(
-                errcode, "invalid credential, access_token is invalid or not latest"))
-        if app and state.app_kind(appid) != app:
-            return _err(48001, "api unauthorized")
-    if body is None:
-        return _err(47001, "data format error")
-    return handler(body)
 
 
 # ---------------------------------------------------------------------- token

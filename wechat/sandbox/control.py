@@ -132,9 +132,8 @@ def get_config():
     return jsonify(_state().config)
 
 
-@bp.post("/config")
-def set_config():
-    data = _json()
+def config_changes(data: dict) -> dict:
+    """Validated sandbox settings (the keys of state.DEFAULT_CONFIG)."""
     unknown = set(data) - set(DEFAULT_CONFIG)
     if unknown:
         raise BadRequest(f"unknown settings: {', '.join(sorted(unknown))}")
@@ -143,9 +142,21 @@ def set_config():
         if not isinstance(data["single_use_codes"], bool):
             raise BadRequest("single_use_codes must be true or false")
         changes["single_use_codes"] = data["single_use_codes"]
+    if "callback_url" in data:
+        url = data["callback_url"]
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")) or len(url) > 500:
+            raise BadRequest("callback_url must be an http(s) URL")
+        changes["callback_url"] = url
     for key, low, high in (("token_ttl", 1, 86400), ("latency_ms", 0, 120000), ("phone_code_ttl", 1, 86400)):
         if key in data:
             changes[key] = _int(data, key, low, high)
+    return changes
+
+
+@bp.post("/config")
+def set_config():
+    """Change settings until the next reset, e.g. {"single_use_codes": true, "token_ttl": 5}."""
+    changes = config_changes(_json())
     with _state().lock:
         _state().config.update(changes)
         return jsonify(_state().config)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 TOKEN_APIS = ("token", "stable_token")
@@ -18,6 +18,7 @@ DEFAULT_CONFIG = {
     "single_use_codes": False,  # jscode2session codes answer 40163 on reuse (WeChat does; seeds need reuse)
     "latency_ms": 0,  # added to every API answer
     "phone_code_ttl": 300,
+    "callback_url": "http://127.0.0.1:8000/wechat",  # where the chat simulator posts (EJIA_WECHAT_CALLBACK_URL)
 }
 MAX_CALLS = 10000  # the log is a ring: enough for any test or demo, bounded for a long run
 
@@ -69,7 +70,7 @@ class SandboxState:
         self.calls: list[dict] = []
         self.tokens: dict[str, tuple[str, float]] = {}  # token → (appid, expires_at)
         self.stable: dict[str, str] = {}  # appid → current stable token
-        self.faults: list[Fault] = list(self.initial_faults)
+        self.faults: list[Fault] = [replace(f) for f in self.initial_faults]  # copies: counts run down
         self.media: dict[str, Media] = {}
         self.qrcodes: dict[str, dict] = {}
         self.phone_codes: dict[str, dict] = {}

@@ -8,7 +8,9 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-OPENID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Real openids are 28 URL-safe ASCII characters; the sandbox also takes the test factories'
+# "oa-张三" but never whitespace, slashes, markup or control characters.
+OPENID_RE = re.compile(r"^[^\s/\\<>&\"'\x00-\x1f\x7f]{1,64}$")
 JS_CODE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 NUMBER_RE = re.compile(r"^[0-9]+(\.[0-9]+)?$")
 PHRASE_RE = re.compile(r"^[\u4e00-\u9fff]+$")

@@ -1,0 +1,149 @@
+"""Events: the filtered list, one event's page with its actions, photos, and exports."""
+from __future__ import annotations
+
+from flask import Response, abort, render_template, request, send_file, url_for
+
+from backend import clock
+from backend.exports import events_csv, events_xlsx
+from backend.media import media_path
+from backend.models import Area, Attachment, Department, Event, Media
+from backend.models.events import STATUSES
+from backend.services import actions, queries
+from backend.services.context import get_event
+from console import auth, event_actions, rendering
+from console.blueprint import bp
+from console.event_filters import EventFilter, filtered_events
+from console.rendering import deadline_state
+
+PAGE_SIZE = 50
+EXPORT_LIMIT = 50_000
+
+
+def visible_event(number: str, login) -> Event:
+    event = get_event(number)
+    queries.check_can_see(event, login.actor())
+    return event
+
+
+def filter_choices(login) -> dict:
+    from backend.services.admin_areas import area_choices
+    from backend.services.admin_categories import categories_in_order
+
+    return {"areas": area_choices(login.scope_path, "grid"), "categories": categories_in_order(),
+            "statuses": STATUSES}
+
+
+@bp.get("/events")
+@auth.login_required
+def events():
+    login = auth.current()
+    flt = EventFilter.from_args(request.args)
+    query = filtered_events(flt, login.scope_path)
+    total = query.count()
+    try:
+        page = max(1, int(request.args.get("page", 1)))
+    except ValueError:
+        page = 1
+    items = list(query.order_by(Event.id.desc()).paginate(page, PAGE_SIZE))
+    now = clock.now()
+    return render_template("console/events.html", items=items, total=total, page=page, page_size=PAGE_SIZE,
+                           flt=flt, deadline=lambda e: deadline_state(e, now), **filter_choices(login))
+
+
+@bp.get("/events/<number>")
+@auth.login_required
+def event_page(number: str):
+    login = auth.current()
+    event = visible_event(number, login)
+    allowed = event_actions.available_actions(event, login.actor())
+    departments, preselected = event_actions.dispatch_departments(event) if "dispatch" in allowed else ([], None)
+    grids = event_actions.transfer_grids(event, login.scope_path) if "return" in allowed else []
+    photos = [(a.media_id, a.step_id) for a in Attachment.select().where(
+        (Attachment.event == event) & Attachment.media.is_null(False)).order_by(Attachment.id)]
+    grid = Area.get_or_none(Area.id == event.grid_id) if event.grid_id else None
+    holder_name = _holder_name(event)
+    map_data = {"lat": event.lat, "lng": event.lng, "boundary": grid.boundary if grid else None,
+                "tile_url": rendering.tile_url()}
+    return render_template(
+        "console/event.html", event=event, steps=queries.trajectory(event, for_reporter=False), allowed=allowed,
+        label=event_actions.label, departments=departments, preselected=preselected, grids=grids,
+        photos=photos, grid=grid, holder_name=holder_name, map_data=map_data,
+        deadline=deadline_state(event), duplicates=list(Event.select().where(Event.duplicate_of == event.id)),
+    )
+
+
+def _holder_name(event: Event) -> str:
+    if not event.holder_level:
+        return ""
+    if event.holder_level == "department":
+        department = Department.get_or_none(Department.id == event.holder_department_id)
+        return department.name if department else "部门"
+    area = Area.get_or_none(Area.id == event.holder_area_id)
+    suffix = {"centre": "综治中心", "community": "", "grid": ""}.get(event.holder_level, "")
+    return (area.name if area else "") + suffix
+
+
+@bp.post("/events/<number>/act")
+@auth.login_required
+def act(number: str):
+    login = auth.current()
+    event = visible_event(number, login)
+    action = request.form.get("action", "")
+    if action not in event_actions.CONSOLE_ACTIONS:
+        abort(400, description="不支持这个操作")
+    params = event_actions.params_from_form(action, request.form, login.scope_path)
+    event = actions.perform(event.id, login.actor(), action, params)
+    message = f"已{event_actions.label(action).split('（')[0]}：{event.number} 现在是“{event.status_name}”"
+    if action == "return":
+        message += "，系统将重新分派到指定网格"
+    return rendering.back_with(message, url_for("console.event_page", number=event.number))
+
+
+@bp.post("/events/<number>/dispatch")
+@auth.centre_required
+def dispatch_one_click(number: str):
+    """派遣 from the queue in one click (htmx): the row is replaced by the event's new state."""
+    login = auth.current()
+    event = visible_event(number, login)
+    params = event_actions.params_from_form("dispatch", request.form, login.scope_path)
+    event = actions.perform(event.id, login.actor(), "dispatch", params)
+    department = Department.get_by_id(event.holder_department_id)
+    if rendering.is_htmx():
+        return render_template("console/_dispatched_row.html", event=event, department=department)
+    return rendering.back_with(f"{event.number} 已派遣至{department.name}", url_for("console.home"))
+
+
+@bp.get("/media/<int:media_id>")
+@auth.login_required
+def media(media_id: int):
+    """A photo of an event the staff member may see (never by guessing ids across areas)."""
+    login = auth.current()
+    attachment = Attachment.select().where(Attachment.media == media_id).order_by(Attachment.id).first()
+    if attachment is None:
+        abort(404)
+    queries.check_can_see(Event.get_by_id(attachment.event_id), login.actor())
+    row = Media.get_by_id(media_id)
+    path = media_path(row.sha256)
+    if not path.exists():
+        abort(404)
+    return send_file(path, mimetype=row.mime, max_age=3600, conditional=True)
+
+
+@bp.get("/events/export.<fmt>")
+@auth.login_required
+def export(fmt: str):
+    if fmt not in ("csv", "xlsx"):
+        abort(404)
+    login = auth.current()
+    flt = EventFilter.from_args(request.args)
+    query = filtered_events(flt, login.scope_path).order_by(Event.id)
+    if query.count() > EXPORT_LIMIT:
+        abort(400, description=f"一次最多导出 {EXPORT_LIMIT} 件，请缩小筛选范围")
+    stamp = clock.to_local(clock.now()).strftime("%Y%m%d-%H%M")
+    if fmt == "csv":
+        body, mime = events_csv(query), "text/csv; charset=utf-8"
+    else:
+        body, mime = events_xlsx(query), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    filename = f"events-{stamp}.{fmt}"
+    return Response(body, mimetype=mime, headers={
+        "Content-Disposition": f"attachment; filename={filename}", "Cache-Control": "no-store"})

@@ -1,0 +1,111 @@
+"""统计: outcome figures by area and by category over a chosen period, with a monthly trend.
+
+Definitions are GB/T 30428's, as written in ``backend.metrics``; the numbers come from SQL
+aggregates (``backend.services.admin_metrics``). Areas are listed in administrative order,
+never ranked; 即报即办 is counted apart and never enters a rate; there is no login, online
+time or activity figure anywhere on this page (DESIGN §8).
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import render_template, request, url_for
+
+from backend import clock
+from backend.metrics import format_rate
+from backend.models import Area, Category
+from backend.services import admin_metrics
+from backend.services.admin_areas import area_choices
+from backend.services.queries import areas_in_order
+from console import auth, rendering
+from console.blueprint import bp
+
+TREND_MONTHS = 12
+MAX_DAYS = 366
+RATE_COLUMNS = (
+    ("close_rate", "结案率"), ("on_time_rate", "按期结案率"), ("rework_rate", "返工率"),
+    ("satisfaction_rate", "满意率"), ("revisit_satisfaction_rate", "回访满意率"),
+)
+
+
+def _period(args) -> tuple[dt.date, dt.date]:
+    today = clock.local_today()
+    first = today.replace(day=1)
+    last = (first.replace(year=first.year + (first.month == 12), month=first.month % 12 + 1)
+            - dt.timedelta(days=1))
+    try:
+        start = dt.date.fromisoformat(args.get("from", "")) if args.get("from") else first
+        end = dt.date.fromisoformat(args.get("to", "")) if args.get("to") else last
+    except ValueError:
+        start, end = first, last
+    if end < start:
+        start, end = end, start
+    if (end - start).days >= MAX_DAYS:
+        start = end - dt.timedelta(days=MAX_DAYS - 1)
+    return start, end
+
+
+def _scope(login, args) -> Area:
+    wanted = args.get("area_id", "")
+    if wanted.isdigit():
+        area = Area.get_or_none(Area.id == int(wanted))
+        if area is not None and area.path.startswith(login.scope_path):
+            return area
+    return login.staff.area
+
+
+def page_data(scope: Area, start_day: dt.date, end_day: dt.date, now: dt.datetime | None = None) -> dict:
+    """Everything the page shows; also what bench/bench_metrics.py times."""
+    now = now or clock.now()
+    start = clock.from_local(dt.datetime.combine(start_day, dt.time()))
+    end = clock.from_local(dt.datetime.combine(end_day + dt.timedelta(days=1), dt.time()))
+    area_groups = [(a.path, a.name) for a in areas_in_order(scope)]
+    category_groups = [(c.code, c.name) for c in Category.select(Category.code, Category.name)
+                       .where(Category.parent.is_null()).order_by(Category.sort_order, Category.code)]
+    sums = admin_metrics.aggregate(start, end, scope.path)
+    period = admin_metrics.fold_period(sums, area_groups, category_groups)
+    labels = admin_metrics.months_ending(end_day, TREND_MONTHS)
+    trend_sums = admin_metrics.monthly_sums(labels, scope.path, now=now, known={(start, end): sums})
+    trend = [{"month": label, **admin_metrics.figures_from_sums(trend_sums[label])} for label in labels]
+    return {"period": period, "trend": trend, "start": start_day, "end": end_day, "scope": scope}
+
+
+def chart_data(data: dict) -> dict:
+    def pct(value):
+        return None if value is None else round(value * 100, 2)
+
+    rows = [r for r in data["period"]["by_area"] if r["key"] is not None]
+    return {
+        "areas": [r["name"] for r in rows],
+        "area_close_rate": [pct(r["close_rate"]) for r in rows],
+        "area_on_time_rate": [pct(r["on_time_rate"]) for r in rows],
+        "months": [t["month"] for t in data["trend"]],
+        "trend": {name: [pct(t[key]) for t in data["trend"]] for key, name in RATE_COLUMNS},
+    }
+
+
+@bp.get("/metrics")
+@auth.login_required
+def metrics():
+    login = auth.current()
+    start_day, end_day = _period(request.args)
+    scope = _scope(login, request.args)
+    data = page_data(scope, start_day, end_day)
+    stored = admin_metrics.stored_months()
+    return render_template(
+        "console/metrics.html", data=data, charts=chart_data(data), rate=format_rate,
+        scopes=area_choices(login.scope_path, "community"), rate_columns=RATE_COLUMNS,
+        refreshed=min((stored[m["month"]] for m in data["trend"] if m["month"] in stored), default=None),
+    )
+
+
+@bp.post("/metrics/refresh")
+@auth.admin_required
+def refresh_metrics():
+    """Rebuild the stored monthly sums of the trend's completed months (after a correction)."""
+    now = clock.now()
+    labels = [label for label in admin_metrics.months_ending(clock.to_local(now).date(), TREND_MONTHS)
+              if admin_metrics.month_bounds(label)[1] <= now]
+    for label in labels:
+        admin_metrics.refresh_month(label)
+    return rendering.back_with(f"已重新计算 {len(labels)} 个月的汇总", url_for("console.metrics"))

@@ -1,0 +1,182 @@
+"""Uploads (photos and voice) and downloads, checked before anything is stored.
+
+Photos: JPEG, PNG or WebP up to 10 MB, fully decoded with Pillow to prove they are images
+(a renamed text file, a truncated file or a decompression bomb is a 400), then re-encoded
+with no metadata except the EXIF orientation — GPS positions, camera serials and XMP never
+reach the media store. Voice: AMR, MP3 or M4A up to 2 MB, recognised by magic bytes.
+
+Who may attach or read a media id: its uploader (remembered in Redis for a day, so ids are
+not guessable handles to other people's photos), and anyone who may see an event it is
+attached to.
+"""
+from __future__ import annotations
+
+import io
+import struct
+import warnings
+
+from flask import Response, current_app, request
+from PIL import Image, UnidentifiedImageError
+
+from backend import media as media_store
+from backend.models import Attachment, Event, Media
+from backend.services.context import event_view
+from backend.workflow import can_see
+from miniprogram_api.api import Api, Call
+from miniprogram_api.errors import ApiError
+from miniprogram_api.schemas import MediaOut
+
+api = Api()
+
+IMAGE_LIMIT = 10 * 1024 * 1024
+VOICE_LIMIT = 2 * 1024 * 1024
+MULTIPART_OVERHEAD = 64 * 1024
+MAX_PIXELS = 50_000_000  # ≈ a 50-megapixel phone photo; Pillow's own guard is set from this too
+IMAGE_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+ORIENTATION = 0x0112
+UPLOADS_TTL = 24 * 3600
+UPLOADS_PREFIX = "ejia:mp:uploads:"
+
+
+def configure_pillow() -> None:
+    """Pillow's decompression-bomb guard: warn past MAX_PIXELS, refuse past twice that."""
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+
+def voice_mime(data: bytes) -> str | None:
+    if data.startswith((b"#!AMR\n", b"#!AMR-WB\n")):
+        return "audio/amr"
+    if data.startswith(b"ID3") or (len(data) > 2 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0):
+        return "audio/mpeg"
+    if data[4:8] == b"ftyp" and data[8:12] in (b"M4A ", b"M4B ", b"mp42", b"mp41", b"isom", b"iso2"):
+        return "audio/mp4"
+    return None
+
+
+def clean_image(data: bytes) -> tuple[bytes, str]:
+    """Decode fully, then re-encode without metadata except orientation. 400 if not an image."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data), formats=list(IMAGE_TYPES))
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise Image.DecompressionBombError("too many pixels")
+            image.load()
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise ApiError(400, "image_too_large", "图片像素太多了，请压缩后再上传") from None
+        except UnidentifiedImageError:
+            raise ApiError(400, "not_an_image", "这不是一张 JPEG、PNG 或 WebP 图片") from None
+        except (OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError, TypeError,
+                MemoryError):
+            raise ApiError(400, "broken_image", "图片已损坏，无法打开，请重新拍摄") from None
+    fmt = image.format
+    orientation = image.getexif().get(ORIENTATION)
+    icc = image.info.get("icc_profile")
+    image.info = {}  # nothing of the original's metadata is carried over implicitly
+    options: dict = {}
+    if isinstance(orientation, int) and 1 <= orientation <= 8 and orientation != 1:
+        exif = Image.Exif()
+        exif[ORIENTATION] = orientation
+        options["exif"] = exif.tobytes()
+    if icc:
+        options["icc_profile"] = icc
+    if fmt == "JPEG":
+        if image.mode not in ("L", "RGB", "CMYK"):
+            image = image.convert("RGB")
+        options.update(quality=90, optimize=True)
+    elif fmt == "WEBP":
+        if image.mode not in ("RGB", "RGBA"):
+            image = image.convert("RGBA")
+        options.update(quality=90)
+    out = io.BytesIO()
+    try:
+        image.save(out, format=fmt, **options)
+    except (OSError, ValueError) as exc:
+        raise ApiError(400, "broken_image", "图片无法处理，请换一张") from exc
+    return out.getvalue(), IMAGE_TYPES[fmt]
+
+
+def _uploads_key(principal) -> str:
+    return UPLOADS_PREFIX + principal.key
+
+
+def remember_upload(principal, media_id: int) -> None:
+    redis = current_app.extensions["ejia.redis"]
+    key = _uploads_key(principal)
+    pipe = redis.pipeline()
+    pipe.sadd(key, media_id)
+    pipe.expire(key, UPLOADS_TTL)
+    pipe.execute()
+
+
+def check_own_uploads(principal, media_ids) -> list[int]:
+    """The ids, if the caller uploaded each of them in the last day; 400 otherwise."""
+    ids = list(dict.fromkeys(media_ids or ()))
+    if not ids:
+        return []
+    redis = current_app.extensions["ejia.redis"]
+    flags = redis.smismember(_uploads_key(principal), ids)
+    if not all(flags):
+        raise ApiError(400, "unknown_media", "有图片没有上传成功或已过期，请重新上传")
+    return ids
+
+
+@api.operation("POST", "/media", summary="上传图片（JPEG/PNG/WebP ≤10MB）或语音（AMR/MP3/M4A ≤2MB）",
+               tag="media", auth="any", upload=True, ok=201, response=MediaOut, errors=(503,),
+               limit="30/minute;300/day",
+               description="multipart/form-data with one part named `file`. Images are decoded and "
+                           "re-encoded without metadata except the EXIF orientation.")
+def upload_media(call: Call):
+    request.max_content_length = IMAGE_LIMIT + MULTIPART_OVERHEAD
+    if request.mimetype != "multipart/form-data":
+        raise ApiError(415, "unsupported_media_type", "请用 multipart/form-data 上传，文件字段名为 file")
+    unknown = sorted(set(request.form.keys()) | (set(request.files.keys()) - {"file"}))
+    if unknown:
+        raise ApiError(400, "unknown_fields", "不认识这些字段：" + "、".join(unknown))
+    files = request.files.getlist("file")
+    if len(files) != 1:
+        raise ApiError(400, "file_required", "请选择一个文件上传")
+    data = files[0].read(IMAGE_LIMIT + 1)
+    if len(data) > IMAGE_LIMIT:
+        raise ApiError(413, "file_too_large", "文件太大了，图片不能超过 10MB")
+    if not data:
+        raise ApiError(400, "empty_file", "文件是空的")
+    mime = voice_mime(data)
+    if mime is not None:
+        if len(data) > VOICE_LIMIT:
+            raise ApiError(413, "file_too_large", "语音太大了，不能超过 2MB")
+        kind = "voice"
+    else:
+        data, mime = clean_image(data)
+        kind = "image"
+    stored = media_store.store_bytes(data, mime, kind)
+    remember_upload(call.principal, stored.id)
+    return MediaOut(id=stored.id, kind=kind, mime=stored.mime, size=stored.size)
+
+
+def _may_read(principal, media_id: int) -> bool:
+    redis = current_app.extensions["ejia.redis"]
+    if redis.sismember(_uploads_key(principal), media_id):
+        return True
+    events = (Event.select().join(Attachment, on=(Attachment.event == Event.id))
+              .where(Attachment.media == media_id).distinct().limit(20))
+    return any(can_see(event_view(e), principal.actor) for e in events)
+
+
+@api.operation("GET", "/media/<int:media_id>", summary="下载图片或语音（上传者或能看到相关事件的人）",
+               tag="media", auth="any", binary=("image/jpeg", "image/png", "image/webp", "audio/amr",
+                                                "audio/mpeg", "audio/mp4"), errors=(503,))
+def download_media(call: Call):
+    media_id = call.path["media_id"]
+    row = Media.get_or_none(Media.id == media_id)
+    if row is None or not _may_read(call.principal, media_id):
+        raise ApiError(404, "media_not_found", "没有找到这个文件")
+    try:
+        data = media_store.read_bytes(row)
+    except FileNotFoundError:
+        raise ApiError(404, "media_not_found", "文件已不存在") from None
+    response = Response(data, mimetype=row.mime)
+    response.headers["Cache-Control"] = "private, max-age=86400"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response

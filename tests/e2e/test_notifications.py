@@ -1,0 +1,104 @@
+"""End to end with real worker processes: `python -m server worker` SIGKILLed in the middle
+of a send and restarted sends nothing twice; the standard `rq worker` and `rq info`
+commands work on our queues. The WeChat sandbox is reached over HTTP."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from backend import config
+from backend.models import Event, Notification, Resident
+from backend.redis_conn import redis_url
+from backend.services.context import resident_actor
+from backend.services.events import Submission, submit_event
+from tests.factories import make_world
+from tests.fixtures_sandbox import sandbox, sandbox_server  # noqa: F401
+from workers import delivery, relay
+from workers.queues import ALL_QUEUES
+from workers.testing import ROOT, start_worker, stop_process, wait_for, worker_env
+
+
+@pytest.fixture
+def env(clean_db, sandbox, redis_conn, settings):
+    worker_settings = config.install(sandbox.settings.with_overrides(quiet_hours="off"))
+    relay.install_relay(worker_settings)
+    yield worker_settings
+    relay.uninstall_relay()
+    config.install(settings)
+
+
+@pytest.fixture
+def world(env):
+    return make_world()
+
+
+@pytest.fixture
+def processes():
+    started = []
+    yield started
+    for process in started:
+        stop_process(process, signal.SIGKILL)
+
+
+def report(world):
+    resident = Resident.create(oa_openid="oa-resident-e2e")
+    return submit_event(Submission(description="小区门口的路灯坏了", reporter=resident_actor(resident),
+                                   lat=world.in_a[0], lng=world.in_a[1], category_code="0101")).event
+
+
+def in_flight(sandbox):
+    """Template requests the sandbox has received but not yet answered."""
+    return [c for c in sandbox.calls("message/template/send") if c["errcode"] is None]
+
+
+def test_worker_killed_mid_send_is_restarted_and_nothing_is_sent_twice(env, world, sandbox, redis_conn,
+                                                                         processes, tmp_path):
+    sandbox.inject(latency_ms=4000, count=1, api="message/template/send")  # the first send hangs
+    event = report(world)
+    log = tmp_path / "worker.log"
+    first = start_worker(env, log_path=log)
+    processes.append(first)
+    wait_for(lambda: in_flight(sandbox), timeout=30)
+    os.killpg(first.pid, signal.SIGKILL)  # the whole worker, in the middle of the HTTP call
+    first.wait(timeout=10)
+
+    [row] = Notification.select()
+    assert row.status == "claimed" and row.channel == "template"  # claimed, outcome unknown
+    wait_for(lambda: not in_flight(sandbox), timeout=10)  # WeChat did receive and deliver it
+
+    second = start_worker(env, log_path=log)
+    processes.append(second)
+    # the scheduler's sweep finds the orphaned claim (a minute later in production)
+    result = delivery.recover_stale(redis_conn, stale_after=delivery.dt.timedelta(0))
+    assert result == {"resent": 1, "unknown": 0}
+    wait_for(lambda: Notification.get_by_id(row.id).status == "sent", timeout=30)
+
+    calls = sandbox.calls("message/template/send")
+    assert len(calls) == 2  # the resend reached WeChat …
+    assert {c["body"]["client_msg_id"] for c in calls} == {row.key}  # … with the same client_msg_id
+    state = sandbox.app.extensions["sandbox.state"]
+    assert list(state.sent_client_msg_ids) == [(world.worker_a.oa_openid, row.key)]  # delivered once
+    row = Notification.get_by_id(row.id)
+    assert row.payload["result"]["msgid"] == state.sent_client_msg_ids[(world.worker_a.oa_openid, row.key)][0]
+    assert Event.get_by_id(event.id).status == "assigned"
+
+
+def test_standard_rq_worker_and_rq_info_work_on_our_queues(env, world, sandbox, redis_conn):
+    event = report(world)
+    url = redis_url(env)
+    environment = worker_env(env)
+    rq = [sys.executable, "-m", "rq.cli"]
+    info = subprocess.run([*rq, "info", "-u", url, *ALL_QUEUES], env=environment, cwd=str(ROOT),
+                          capture_output=True, text=True, timeout=60)
+    assert info.returncode == 0, info.stderr
+    assert "route" in info.stdout and "1" in info.stdout
+    burst = subprocess.run([*rq, "worker", "-u", url, "--burst", *ALL_QUEUES], env=environment, cwd=str(ROOT),
+                           capture_output=True, text=True, timeout=120)
+    assert burst.returncode == 0, burst.stderr
+    [call] = [c for c in sandbox.calls("message/template/send") if c["errcode"] == 0]
+    assert call["body"]["data"]["character_string2"]["value"] == event.number
+    assert f"[event {event.number}]" in burst.stderr + burst.stdout  # job log lines name the event

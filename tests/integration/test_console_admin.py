@@ -1,0 +1,253 @@
+"""Console administration: GeoJSON and CSV imports (per-row errors, nothing half-imported),
+staff, categories, the working calendar, app feedback and department subscriptions."""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import re
+
+from backend import geo
+from backend.models import (
+    AppFeedback,
+    Area,
+    Building,
+    BuildingUnit,
+    Category,
+    DepartmentSubscription,
+    HolidayOverride,
+    OutboxMessage,
+    Staff,
+    WebhookDelivery,
+)
+from backend.services import admin_areas
+from tests.factories import square
+from tests.integration.test_console_fixtures import (  # noqa: F401  (fixtures)
+    PASSWORD,
+    console_app,
+    cworld,
+    logged_in,
+)
+
+
+def feature(code, name, geometry, level="grid", **props):
+    return {"type": "Feature", "geometry": geometry, "properties": {"code": code, "name": name, "level": level, **props}}
+
+
+BOWTIE = {"type": "Polygon", "coordinates": [[[117.60, 24.40], [117.61, 24.41], [117.61, 24.40],
+                                               [117.60, 24.41], [117.60, 24.40]]]}
+
+
+def upload_geojson(client, document, parent_id="", datum="wgs84"):
+    raw = document if isinstance(document, bytes) else json.dumps(document).encode()
+    return client.post("/console/admin/areas/import", {"file": (io.BytesIO(raw), "grids.geojson"),
+                                                        "datum": datum, "parent_id": str(parent_id)},
+                       content_type="multipart/form-data")
+
+
+def run_job(client, response):
+    """Follow the upload to its job page and poll until every feature is checked."""
+    assert response.status_code == 303, response.get_data(as_text=True)[:300]
+    job_url = response.headers["Location"]
+    fragment = client.get(job_url).get_data(as_text=True)
+    for _ in range(50):
+        if "hx-trigger" not in fragment:
+            break
+        fragment = client.get(job_url + "/progress", headers={"HX-Request": "true"}).get_data(as_text=True)
+    return job_url, fragment
+
+
+def test_geojson_import_reports_bad_features_and_imports_the_rest_in_one_go(console_app, cworld):
+    world = cworld.world
+    admin = logged_in(console_app, "admin")
+    document = {"type": "FeatureCollection", "features": [
+        feature("350602001001003", "金源第三网格", square(24.49, 117.64)),
+        feature("350602001001004", "自相交网格", BOWTIE),
+        feature("350602001001005", "", square(24.48, 117.64)),
+        feature("350602001001006", "坐标颠倒", square(117.64, 24.47)),
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [117.6, 24.4]},
+         "properties": {"code": "350602001001007", "name": "一个点"}},
+    ]}
+    job_url, report = run_job(admin, upload_geojson(admin, document, world.community.id))
+    assert "已检查 5/5 个要素" in report and "有 4 个要素不能导入" in report
+    for reason in ("多边形自相交或不闭合", "缺少名称", "坐标超出经纬度范围", "不是面"):
+        assert reason in report
+    assert not Area.select().where(Area.code == "350602001001003").exists()  # nothing before the commit
+    done = admin.post(job_url + "/commit")
+    assert done.status_code == 303
+    created = Area.get(Area.code == "350602001001003")
+    assert created.parent_id == world.community.id and created.path == f"{world.community.path}{created.id}/"
+    assert geo.grid_index().locate(24.495, 117.645) == created.id  # the index sees it at once
+    assert Area.select().where(Area.code.in_(["350602001001004", "350602001001006"])).count() == 0
+
+
+def test_geojson_import_converts_gcj02_and_updates_existing_codes(console_app, cworld):
+    world = cworld.world
+    admin = logged_in(console_app, "admin")
+    gcj = {"type": "Polygon", "coordinates": [[list(reversed(geo.wgs84_to_gcj02(lat, lng)))
+                                               for lng, lat in square(24.50, 117.64)["coordinates"][0]]]}
+    job_url, report = run_job(admin, upload_geojson(
+        admin, {"type": "FeatureCollection", "features": [feature(world.grid_a.code, "金源一网格（新）", gcj)]},
+        datum="gcj02"))
+    assert "全部 1 个要素检查通过" in report
+    assert admin.post(job_url + "/commit").status_code == 303
+    area = Area.get_by_id(world.grid_a.id)
+    assert area.name == "金源一网格（新）"
+    first = area.boundary["coordinates"][0][0]
+    assert abs(first[0] - 117.64) < 1e-6 and abs(first[1] - 24.50) < 1e-6
+
+
+def test_malformed_geojson_is_refused_before_any_job(console_app, cworld):
+    admin = logged_in(console_app, "admin")
+    for raw in (b"{not json", b'{"type": "Polygon", "coordinates": []}', b'{"type":"FeatureCollection","features":[]}'):
+        response = upload_geojson(admin, raw)
+        assert response.status_code == 400
+        assert 'id="import-error"' in response.get_data(as_text=True)
+
+
+def test_nothing_is_half_imported_when_the_database_changed_since_the_check(console_app, cworld):
+    world = cworld.world
+    features = [feature("350602001001011", "新一", square(24.46, 117.64)),
+                feature("350602001001012", "新二", square(24.45, 117.64), parent_code="NOPE")]
+    import pytest
+
+    from backend.errors import DomainError
+
+    with pytest.raises(DomainError):
+        admin_areas.import_features(features, "wgs84", world.community)
+    assert not Area.select().where(Area.code == "350602001001011").exists()
+
+
+def test_import_refuses_areas_outside_the_admins_scope(console_app, cworld):
+    world = cworld.world
+    street_admin = Staff.create(name="街道管理员", role="admin", area=world.street)
+    from tests.integration.test_console_fixtures import give_login
+
+    give_login(street_admin, "street-admin")
+    client = logged_in(console_app, "street-admin")
+    _, report = run_job(client, upload_geojson(client, {"type": "FeatureCollection", "features": [
+        feature(world.other_grid.code, "别人的网格", square(24.52, 117.64))]}))
+    assert "不在您管辖的范围内" in report
+
+
+CSV_GOOD = "网格编码,楼栋,单元,地址,纬度,经度\n{a},1号楼,1单元,金源路1号,24.505,117.645\n{a},1号楼,2单元,,,\n{b},2号楼,1单元,,,\n"
+
+
+def upload_csv(client, text, encoding="utf-8-sig"):
+    return client.post("/console/admin/buildings/import", {"file": (io.BytesIO(text.encode(encoding)), "b.csv"),
+                                                            "datum": "wgs84"}, content_type="multipart/form-data")
+
+
+def test_buildings_csv_imports_all_rows_and_is_idempotent(console_app, cworld):
+    world = cworld.world
+    admin = logged_in(console_app, "admin")
+    text = CSV_GOOD.format(a=world.grid_a.code, b=world.grid_b.code)
+    response = upload_csv(admin, text)
+    assert response.status_code == 200 and "新增楼栋 2 栋、单元 3 个" in response.get_data(as_text=True)
+    tokens = {u.qr_token for u in BuildingUnit.select()}
+    assert len(tokens) == 3
+    again = upload_csv(admin, text, encoding="gb18030")  # as a Chinese Excel saves it
+    assert "新增楼栋 0 栋、单元 0 个" in again.get_data(as_text=True)
+    assert {u.qr_token for u in BuildingUnit.select()} == tokens  # posters on the wall keep working
+    assert Building.get(Building.name == "1号楼").address == "金源路1号"
+
+
+def test_buildings_csv_with_bad_rows_imports_nothing_and_names_each_row(console_app, cworld):
+    world = cworld.world
+    admin = logged_in(console_app, "admin")
+    text = ("网格编码,楼栋,单元,纬度,经度\n"
+            f"{world.grid_a.code},1号楼,1单元,,\n"
+            "999999,2号楼,1单元,,\n"
+            f"{world.grid_a.code},,1单元,,\n"
+            f"{world.grid_a.code},3号楼,1单元,95,117\n"
+            f"{world.community.code},4号楼,1单元,,\n"
+            f"{world.grid_a.code},1号楼,1单元,,\n")
+    response = upload_csv(admin, text)
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "整个文件未导入" in page
+    for line, message in ((3, "找不到网格编码 999999"), (4, "楼栋名称为空"), (5, "经纬度或坐标系不正确"),
+                          (6, "不是网格"), (7, "与第 2 行重复")):
+        assert re.search(f"<td>{line}</td><td>[^<]*{message}", page), message
+    assert Building.select().count() == 0 and BuildingUnit.select().count() == 0
+    missing_column = upload_csv(admin, "楼栋,单元\n1号楼,1单元\n")
+    assert missing_column.status_code == 400 and "缺少列：网格编码" in missing_column.get_data(as_text=True)
+
+
+def test_staff_admin_creates_and_edits_within_scope(console_app, cworld):
+    world = cworld.world
+    admin = logged_in(console_app, "admin")
+    response = admin.post("/console/admin/staff", {"name": "新网格员", "role": "grid_worker", "area_id": world.grid_b.id,
+                                                   "phone": "13800138000"})
+    assert response.status_code == 303
+    person = Staff.get(Staff.name == "新网格员")
+    assert person.phone_enc and "13800138000" not in person.phone_enc and person.phone_index
+    bad = admin.post("/console/admin/staff", {"name": "错位", "role": "grid_worker", "area_id": world.community.id},
+                     headers={"Referer": "http://localhost/console/admin/staff"})
+    assert bad.status_code == 303 and not Staff.select().where(Staff.name == "错位").exists()
+    assert "网格员应属于网格" in admin.get("/console/admin/staff").get_data(as_text=True)
+    page = admin.post(f"/console/admin/staff/{person.id}/bind-code").get_data(as_text=True)
+    code = Staff.get_by_id(person.id).bind_token
+    assert code and f'id="bind-code">{code}<' in page
+    edited = admin.post(f"/console/admin/staff/{person.id}", {
+        "name": "新社区负责人", "role": "community_head", "area_id": world.community.id, "active": "1",
+        "username": "new-head", "password": "long-enough-1"})
+    assert edited.status_code == 303
+    from tests.integration.test_console_fixtures import ConsoleClient
+
+    assert ConsoleClient(console_app).login("new-head", "long-enough-1").status_code == 303
+
+
+def test_category_edit_and_the_holiday_calendar(console_app, cworld):
+    admin = logged_in(console_app, "admin")
+    response = admin.post("/console/admin/categories/0101", {
+        "plain_name": "垃圾堆着没人管", "keywords": "垃圾, 臭、苍蝇", "default_department_kind": "cgb",
+        "accept_limit": "2", "accept_unit": "work_hours", "resolve_limit": "3", "resolve_unit": "work_days",
+        "verify_limit": "1", "verify_unit": "work_days", "photo_required": "1", "active": "1"})
+    assert response.status_code == 303
+    category = Category.get(Category.code == "0101")
+    assert (category.plain_name, category.keywords, category.accept_limit) == ("垃圾堆着没人管", ["垃圾", "臭", "苍蝇"], 2)
+    bad = admin.post("/console/admin/categories/0101", {"plain_name": "x", "accept_limit": "0"},
+                     headers={"Referer": "http://localhost/console/admin/categories/0101"})
+    assert bad.status_code == 303 and Category.get(Category.code == "0101").accept_limit == 2
+    assert admin.post("/console/admin/holidays", {"day": "2031-10-01", "is_workday": "0", "name": "国庆节"}).status_code == 303
+    assert HolidayOverride.get(HolidayOverride.day == dt.date(2031, 10, 1)).name == "国庆节"
+    page = admin.get("/console/admin/holidays?year=2031").get_data(as_text=True)
+    assert "国庆节" in page
+    assert 'id="calendar-warning"' in page  # chinese_calendar has no data for next year's holidays yet
+
+
+def test_feedback_status(console_app, cworld):
+    row = AppFeedback.create(content="<b>字太小</b>", staff=cworld.world.worker_a)
+    admin = logged_in(console_app, "admin")
+    page = admin.get("/console/admin/feedback").get_data(as_text=True)
+    assert "&lt;b&gt;字太小&lt;/b&gt;" in page
+    assert admin.post(f"/console/admin/feedback/{row.id}", {"status": "fixed", "reply": "已调大"}).status_code == 303
+    row = AppFeedback.get_by_id(row.id)
+    assert (row.status, row.reply) == ("fixed", "已调大")
+
+
+def test_subscriptions_are_checked_logged_and_retried(console_app, cworld, redis_conn):
+    from rq import Queue
+
+    world = cworld.world
+    admin = logged_in(console_app, "admin")
+    refused = admin.post("/console/admin/subscriptions", {"department_id": world.dept.id, "url": "http://10.0.0.8/hook"},
+                         headers={"Referer": "http://localhost/console/admin/subscriptions"})
+    assert refused.status_code == 303 and DepartmentSubscription.select().count() == 0
+    created = admin.post("/console/admin/subscriptions", {"department_id": world.dept.id,
+                                                          "url": "http://127.0.0.1:9/hook", "category_codes": "01"})
+    row = DepartmentSubscription.get()
+    assert created.status_code == 200 and row.secret in created.get_data(as_text=True)  # shown once
+    assert row.secret not in admin.get("/console/admin/subscriptions").get_data(as_text=True)
+    message = OutboxMessage.create(topic="event.submitted", payload={})
+    failed = WebhookDelivery.create(subscription=row, outbox=message, attempt=1, status_code=500, ok=False,
+                                    error="HTTP 500")
+    page = admin.get("/console/admin/subscriptions").get_data(as_text=True)
+    assert f'id="delivery-{failed.id}"' in page and "重试" in page
+    assert admin.post(f"/console/admin/deliveries/{failed.id}/retry").status_code == 303
+    queued = Queue("webhook", connection=redis_conn).jobs
+    assert [job.args for job in queued] == [(row.id, message.id)]
+    WebhookDelivery.create(subscription=row, outbox=message, attempt=2, status_code=200, ok=True)
+    admin.post(f"/console/admin/deliveries/{failed.id}/retry")
+    assert len(Queue("webhook", connection=redis_conn).jobs) == 1  # nothing more once delivered

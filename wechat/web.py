@@ -1,0 +1,168 @@
+"""``GET/POST /wechat``: the official account's callback (DESIGN §4, §10; docs/wechat-protocol.md).
+
+Order of checks, cheapest and least trusting first: signature over the query (403),
+timestamp window (403), content type (415), body size — refused from Content-Length
+before reading, and never read past 64 KB (400), the safe-mode envelope (400) and its
+``msg_signature`` and AppId (403), then the message itself (400). Only then is anything
+stored. Replies: an XML text message (encrypted with the key that opened the push in
+safe/compatible mode), or ``success`` when there is nothing to say.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+
+from flask import Blueprint, Response, current_app, request
+
+from wechat import dispatch, inbound
+from wechat.crypto import CallbackCrypto, DecryptError, SignatureError
+
+log = logging.getLogger("ejia.wechat.web")
+
+bp = Blueprint("wechat", __name__)
+
+#: What WeChat sends (text/xml) and harmless relatives; JSON, forms and multipart are refused.
+XML_MIMETYPES = frozenset({"", "text/xml", "application/xml", "text/plain", "application/octet-stream"})
+SLOW_SECONDS = 3.0  # log answers that eat most of WeChat's 5-second budget
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+class Reject(Exception):
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def register(app) -> None:
+    settings = app.extensions["ejia.settings"]
+    app.extensions["ejia.wechat.crypto"] = CallbackCrypto.from_settings(settings)
+    app.register_blueprint(bp)
+
+
+@bp.errorhandler(Reject)
+def _rejected(err: Reject):
+    log.info("/wechat %s: %s", err.status, err.reason)
+    response = _plain(err.reason, err.status)
+    response.headers["Connection"] = "close"  # the body may be unread; do not reuse the connection
+    return response
+
+
+@bp.get("/wechat")
+def verify_url():
+    """The URL check when the callback is configured: answer ``echostr`` unchanged."""
+    crypto, settings = _crypto(), current_app.extensions["ejia.settings"]
+    args = request.args
+    _authenticate(crypto, args.get("signature"), args.get("timestamp", ""), args.get("nonce", ""),
+                  settings.wechat_timestamp_window)
+    echostr = args.get("echostr")
+    if echostr is None:
+        raise Reject(400, "missing echostr")
+    return _plain(echostr)
+
+
+@bp.post("/wechat")
+def receive_push():
+    started = time.monotonic()
+    crypto, settings = _crypto(), current_app.extensions["ejia.settings"]
+    args = request.args
+    timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
+    safe = args.get("encrypt_type", "raw").lower() == "aes"
+    msg_signature = args.get("msg_signature")
+    if safe and not msg_signature:
+        raise Reject(403, "missing msg_signature")
+    # WeChat always sends the plain signature; safe mode is covered by msg_signature too.
+    plain_signature = args.get("signature")
+    if plain_signature is not None or not safe:
+        _authenticate(crypto, plain_signature, timestamp, nonce, settings.wechat_timestamp_window)
+    else:
+        _check_fresh(timestamp, settings.wechat_timestamp_window)
+    if request.mimetype not in XML_MIMETYPES:
+        raise Reject(415, "expected text/xml")
+    body = _read_body()
+    cipher = None
+    try:
+        if safe:
+            encrypted = inbound.envelope_ciphertext(body)
+            try:
+                xml, cipher = crypto.open(encrypted, msg_signature, timestamp, nonce)
+            except (SignatureError, DecryptError) as exc:
+                raise Reject(403, str(exc)) from None
+        else:
+            xml = body
+        parsed = inbound.parse_message(xml)
+    except inbound.BadMessage as exc:
+        raise Reject(400, str(exc)) from None
+
+    redis = current_app.extensions["ejia.redis"]
+    answer = inbound.receive(parsed, redis, lambda: dispatch.respond(parsed.incoming, redis))
+    elapsed = time.monotonic() - started
+    if elapsed > SLOW_SECONDS:
+        log.warning("/wechat answered %s after %.1f s (budget 5 s)", parsed.incoming.dedupe_key, elapsed)
+    if answer.reply is None:
+        return _plain("success")
+    reply = text_reply_xml(parsed.incoming.openid, parsed.account, answer.at, answer.reply)
+    if cipher is not None:
+        reply = crypto.seal(reply, cipher)
+    return Response(reply, 200, content_type="application/xml; charset=utf-8")
+
+
+def text_reply_xml(openid: str, account: str, create_time: int, content: str) -> str:
+    """A passive text reply; CDATA split around any ``]]>`` so no content can break the XML."""
+    return (f"<xml><ToUserName>{_cdata(openid)}</ToUserName><FromUserName>{_cdata(account)}</FromUserName>"
+            f"<CreateTime>{int(create_time)}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+            f"<Content>{_cdata(content)}</Content></xml>")
+
+
+def _cdata(text: str) -> str:
+    text = _XML_ILLEGAL.sub("", text)
+    return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
+def _crypto() -> CallbackCrypto:
+    return current_app.extensions["ejia.wechat.crypto"]
+
+
+def _authenticate(crypto: CallbackCrypto, signature: str | None, timestamp: str, nonce: str,
+                  window: int) -> None:
+    try:
+        crypto.check_signature(signature, timestamp, nonce)
+    except SignatureError as exc:
+        raise Reject(403, str(exc)) from None
+    _check_fresh(timestamp, window)
+
+
+def _check_fresh(timestamp: str, window: int) -> None:
+    """±``window`` seconds around our clock: an old signed request cannot be replayed later."""
+    try:
+        sent = int(timestamp)
+    except ValueError:
+        raise Reject(403, "bad timestamp") from None
+    if abs(time.time() - sent) > window:
+        raise Reject(403, "timestamp outside the accepted window")
+
+
+def _read_body() -> bytes:
+    """At most MAX_BODY bytes: refused from Content-Length, else counted while reading
+    (chunked uploads), so an oversized body is never held in memory."""
+    limit = inbound.MAX_BODY
+    if (request.content_length or 0) > limit:
+        raise Reject(400, "body larger than 64 KB")
+    stream, chunks, size = request.stream, [], 0
+    while size <= limit:
+        chunk = stream.read(min(16384, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        raise Reject(400, "body larger than 64 KB")
+    body = b"".join(chunks)
+    if not body.strip():
+        raise Reject(400, "empty body")
+    return body
+
+
+def _plain(text: str, status: int = 200) -> Response:
+    return Response(text, status, content_type="text/plain; charset=utf-8")

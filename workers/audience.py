@@ -1,0 +1,194 @@
+"""Who hears what (issue 5, item 3): an outbox fact → deliveries (recipient × channel).
+
+Staff (the holder's people): new task (route), escalation, dispatch, urge, overdue, yellow
+warning, task to verify → OA template message; SMS instead when they have no OA openid,
+and as well for urgent categories. Residents (the reporter; followers at closure):
+acceptance and closure (with a request to rate), or rejection → customer-service message
+inside the 48-hour window, else a mini-program subscribe message where they opted in.
+
+Pure decisions over rows already loaded; nothing is written here (workers/delivery.py does).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+
+from backend import clock
+from backend.config import Settings
+from backend.models import Area, Department, Event, EventFollower, EventStep, OutboxMessage, Resident, Staff
+from workers import messages
+
+log = logging.getLogger("ejia.audience")
+CUSTOM_WINDOW = dt.timedelta(hours=47, minutes=50)  # WeChat's 48 h, less a margin for queueing
+TASK_ACTIONS = {"route": "task", "escalate": "escalate", "dispatch": "dispatch"}
+
+
+@dataclass(frozen=True)
+class Delivery:
+    key: str  # unique: <step id or o<outbox id>>:<recipient>:<channel>
+    recipient: str  # staff:12 / resident:3
+    channel: str  # template / custom / subscribe / sms
+    kind: str  # task / urge / overdue / yellow / remind / accepted / closed / digest …
+    content: dict = field(default_factory=dict)
+    urgent: bool = False
+
+
+def holder_staff(holder: dict | None) -> list[Staff]:
+    """The people of a holder ({level, area_id, department_id, staff_id}): the named person,
+    else everyone of the holding unit (the grid's workers share the grid's tasks)."""
+    if not holder:
+        return []
+    active = Staff.active == True  # noqa: E712
+    if holder.get("staff_id"):
+        person = Staff.get_or_none((Staff.id == holder["staff_id"]) & active)
+        if person is not None:
+            return [person]
+    level = holder.get("level")
+    if level == "department":
+        query = Staff.select().where(active & (Staff.role == "department_staff")
+                                     & (Staff.department == holder.get("department_id")))
+    else:
+        role = {"grid": "grid_worker", "community": "community_head"}.get(level, "centre_operator")
+        query = Staff.select().where(active & (Staff.role == role) & (Staff.area == holder.get("area_id")))
+    return list(query.order_by(Staff.id))
+
+
+def supervisors(holder: dict | None) -> list[Staff]:
+    """Who supervises a holder: grid → community head; community → street centre;
+    department → the centre of the street it serves; centre → the centre above."""
+    if not holder:
+        return []
+    level = holder.get("level")
+    if level == "department":
+        department = Department.get_or_none(Department.id == holder.get("department_id"))
+        area_id = department.area_id if department else None
+        return holder_staff({"level": "centre", "area_id": area_id}) if area_id else []
+    area = Area.get_or_none(Area.id == holder.get("area_id"))
+    if area is None or area.parent_id is None:
+        return []
+    parent_level = "community" if level == "grid" else "centre"
+    return holder_staff({"level": parent_level, "area_id": area.parent_id})
+
+
+def staff_deliveries(settings: Settings, prefix: str, person: Staff, event: Event, kind: str,
+                     *, sms_kind: str | None = None) -> list[Delivery]:
+    """Template if they follow the account; SMS if they do not, and always when urgent."""
+    recipient = f"staff:{person.id}"
+    out = []
+    if person.oa_openid:
+        out.append(Delivery(f"{prefix}:{recipient}:template", recipient, "template", kind,
+                            messages.staff_template(settings, event, kind, person.oa_openid), event.urgent))
+    if (event.urgent or not person.oa_openid) and person.phone_enc:
+        text_kind = "urgent" if event.urgent and kind in ("task", "escalate", "dispatch") else (sms_kind or kind)
+        out.append(Delivery(f"{prefix}:{recipient}:sms", recipient, "sms", kind,
+                            messages.sms_content(text_kind, event, recipient), event.urgent))
+    if not out:
+        log.info("staff %s cannot be reached (no OA openid, no phone); %s for %s not sent",
+                 person.id, kind, event.number)
+    return out
+
+
+def sms_fallback(settings: Settings, key: str, person: Staff, event: Event, kind: str) -> Delivery | None:
+    """The SMS that replaces a template WeChat refused permanently (40003, 43004, 43101 …)."""
+    if not person.phone_enc:
+        return None
+    recipient = f"staff:{person.id}"
+    prefix = key.rsplit(":", 3)[0]
+    return Delivery(f"{prefix}:{recipient}:sms", recipient, "sms", kind,
+                    messages.sms_content(kind, event, recipient), event.urgent)
+
+
+def resident_delivery(settings: Settings, prefix: str, resident: Resident, event: Event, kind: str,
+                      note: str | None = None, *, skip_custom: bool = False) -> Delivery | None:
+    recipient = f"resident:{resident.id}"
+    window_open = (resident.last_message_at is not None
+                   and clock.now() - resident.last_message_at < CUSTOM_WINDOW)
+    if resident.oa_openid and window_open and not skip_custom:
+        content = {"openid": resident.oa_openid, "text": messages.resident_text(kind, event, note)}
+        return Delivery(f"{prefix}:{recipient}:custom", recipient, "custom", kind, content)
+    if resident.mp_openid and resident.subscribe_opt_ins > 0:
+        content = messages.resident_subscribe(settings, event, kind, resident.mp_openid, note)
+        return Delivery(f"{prefix}:{recipient}:subscribe", recipient, "subscribe", kind, content)
+    log.info("resident %s: no open 48-hour window and no subscribe opt-in; %s for %s not sent",
+             resident.id, kind, event.number)
+    return None
+
+
+def _resident_kind(action: str, to_status: str) -> str | None:
+    if action == "accept":
+        return "accepted"
+    if action == "reject":
+        return "rejected"
+    if to_status == "closed" and action in ("resolve", "verify"):
+        return "closed"
+    return None
+
+
+def _staff_plan(message: OutboxMessage, event: Event, step: EventStep | None) -> list[tuple[Staff, str]]:
+    """(person, kind) pairs for the staff side of one fact."""
+    action = message.topic.removeprefix("event.")
+    holder = step.to_holder if step is not None else _current_holder(event)
+    if action in TASK_ACTIONS:
+        if step is not None and event.status != step.to_status:
+            log.info("%s: %s already moved on to %s; no task notice", event.number, action, event.status)
+            return []
+        kind = TASK_ACTIONS[action]
+        if action == "route" and _was_returned(event, step):
+            kind = "return_task"
+        return [(p, kind) for p in holder_staff(holder)]
+    if action == "urge":
+        overdue = bool(step and (step.data or {}).get("reason") == "overdue")
+        pairs = [(p, "overdue" if overdue else "urge") for p in holder_staff(holder)]
+        if overdue:
+            pairs += [(p, "overdue_supervisor") for p in supervisors(holder)]
+        return pairs
+    if action == "sla_yellow":
+        return [(p, "yellow") for p in holder_staff(holder)]
+    if action == "resolve" and step is not None and step.to_status == "resolved" and event.grid_id:
+        return [(p, "verify") for p in holder_staff({"level": "grid", "area_id": event.grid_id})]
+    return []
+
+
+def plan(settings: Settings, message: OutboxMessage, event: Event, step: EventStep | None) -> list[Delivery]:
+    """Every delivery one outbox fact calls for; keys make re-planning harmless."""
+    prefix = str(step.id) if step is not None else f"o{message.id}"
+    actor_id = step.actor_staff_id if step is not None else None
+    deliveries: list[Delivery] = []
+    seen: set[int] = set()
+    for person, kind in _staff_plan(message, event, step):
+        if person.id == actor_id or person.id in seen:
+            continue  # nobody is told about their own action, nobody twice
+        seen.add(person.id)
+        deliveries += staff_deliveries(settings, prefix, person, event, kind)
+    action = message.topic.removeprefix("event.")
+    to_status = step.to_status if step is not None else event.status
+    kind = _resident_kind(action, to_status)
+    if kind is not None:
+        note = step.note if step is not None else None
+        if event.reporter_resident_id:
+            reporter = Resident.get_or_none(Resident.id == event.reporter_resident_id)
+            delivery = reporter and resident_delivery(settings, prefix, reporter, event, kind, note)
+            if delivery:
+                deliveries.append(delivery)
+        if kind == "closed":
+            for follower in (Resident.select().join(EventFollower)
+                             .where(EventFollower.event == event.id).order_by(Resident.id)):
+                delivery = resident_delivery(settings, prefix, follower, event, "follower_closed")
+                if delivery:
+                    deliveries.append(delivery)
+    return deliveries
+
+
+def _current_holder(event: Event) -> dict | None:
+    if not event.holder_level:
+        return None
+    return {"level": event.holder_level, "area_id": event.holder_area_id,
+            "department_id": event.holder_department_id, "staff_id": event.holder_staff_id}
+
+
+def _was_returned(event: Event, step: EventStep | None) -> bool:
+    query = EventStep.select().where((EventStep.event == event.id) & (EventStep.action == "return"))
+    if step is not None:
+        query = query.where(EventStep.id < step.id)
+    return query.exists()

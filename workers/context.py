@@ -1,0 +1,103 @@
+"""What every job needs, whoever started the worker: settings, database, relay, log lines.
+
+``python -m server worker`` bootstraps before working; the standard ``rq worker -u <url>``
+does not, so each job calls ``ensure_ready()`` first (cheap after the first call).
+
+Log lines from jobs carry the RQ job id and the event number (``[job …] [event …]``) so one
+grep follows a report through routing, sends and retries (issue 5, item 8).
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+import sys
+
+from rq import get_current_job
+
+from backend import config
+from backend.config import Settings
+from backend.db import db, init_database
+
+_event_number: contextvars.ContextVar[str] = contextvars.ContextVar("ejia_event_number", default="-")
+
+
+def ensure_ready() -> Settings:
+    """Settings, the database proxy and the outbox relay, initialised once per process."""
+    from workers import relay
+
+    settings = config.current()
+    if db.obj is None:
+        init_database(settings.database_url)
+    current = relay.installed() or relay.install_relay(settings)
+    if get_current_job() is not None:
+        current.reachable()  # a job was just dequeued, so Redis is up again
+    root = logging.getLogger()
+    if not root.handlers:  # `rq worker` configures only its own logger
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return settings
+
+
+def redis_connection():
+    """The connection of the running job, else the relay's (direct calls, sweeps from tests)."""
+    job = get_current_job()
+    if job is not None:
+        return job.connection
+    from workers import relay
+
+    current = relay.installed() or relay.install_relay(config.current())
+    return current.connection
+
+
+@contextlib.contextmanager
+def event_scope(number: str | None):
+    token = _event_number.set(number or "-")
+    try:
+        yield
+    finally:
+        _event_number.reset(token)
+
+
+def set_event(number: str | None) -> None:
+    """Name the event the rest of this job is about (inside an ``event_scope``)."""
+    _event_number.set(number or "-")
+
+
+class JobLog(logging.LoggerAdapter):
+    def process(self, msg, kwargs):
+        job = get_current_job()
+        return f"[job {job.id if job else '-'}] [event {_event_number.get()}] {msg}", kwargs
+
+
+def job_logger(name: str) -> JobLog:
+    return JobLog(logging.getLogger(name), {})
+
+
+def fail_without_retry(exc: Exception) -> Exception:
+    """Make the running job's failure final: RQ puts it in the failed registry, no Retry.
+
+    Used for inputs that can never succeed (malformed outbox payload, a fake image), so a
+    poison job is visible with its reason instead of looping through the retry schedule.
+    """
+    job = get_current_job()
+    if job is not None:
+        job.retries_left = 0
+    return exc
+
+
+def option(settings: Settings, name: str, default):
+    """A setting that may not exist in backend.config yet (see docs/workers.md, "Settings").
+
+    Looks at the typed attribute first, then ``settings.extra[NAME]``, then the default.
+    """
+    value = getattr(settings, name, None)
+    if value in (None, "") and settings.extra:
+        value = settings.extra.get(name.upper())
+    if value in (None, ""):
+        return default
+    if isinstance(default, bool) and isinstance(value, str):
+        return config.parse_bool(name.upper(), value)
+    if isinstance(default, int) and not isinstance(default, bool) and isinstance(value, str):
+        return config.parse_int(name.upper(), value)
+    return value

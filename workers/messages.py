@@ -1,0 +1,179 @@
+"""What a notification says: template fields fitted to WeChat's limits, links, SMS text.
+
+WeChat rejects a whole message (47003) when one field breaks its type's rule, so every
+value goes through ``fit()`` — ``thing`` ≤ 20 characters, ``phrase`` ≤ 5 Chinese
+characters, ``character_string`` ≤ 32 of letters, digits and symbols, ``time`` with a digit.
+https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/mp-message-management/subscribe-message/sendMessage.html
+
+Template ids, link style and pages are settings (see docs/workers.md, "Settings").
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from backend import clock
+from backend.config import Settings
+from backend.models import Event
+from workers.context import option
+
+LIMITS = {"thing": 20, "character_string": 32, "phrase": 5, "time": 32, "number": 32, "name": 10}
+_NOT_PHRASE = re.compile(r"[^\u4e00-\u9fff]")
+_NOT_CHARSTRING = re.compile(r"[^0-9A-Za-z!#$%&'()*+,./:;=?@\-_~\[\]{}|^`<>]")
+_SPACES = re.compile(r"\s+")
+
+
+def fit(kind: str, value) -> str:
+    """``value`` made acceptable as a WeChat field of ``kind`` (never empty)."""
+    text = _SPACES.sub(" ", str(value if value is not None else "")).strip()
+    limit = LIMITS.get(kind, 20)
+    if kind == "phrase":
+        text = _NOT_PHRASE.sub("", text)[:limit] or "通知"
+    elif kind == "character_string":
+        text = _NOT_CHARSTRING.sub("", text)[:limit] or "-"
+    elif kind == "number":
+        text = re.sub(r"[^0-9.]", "", text)[:limit] or "0"
+    else:
+        if len(text) > limit:
+            text = text[: limit - 1] + "…"
+        text = text or "-"
+    return text
+
+
+def local_time(value: dt.datetime | None) -> str:
+    """Naive UTC → "2025年10月09日 11:00" (the form WeChat's ``time`` fields show)."""
+    if value is None:
+        return "无期限"
+    return clock.to_local(value).strftime("%Y年%m月%d日 %H:%M")
+
+
+def event_title(event: Event) -> str:
+    category = event.category.name if event.category_id else "事件"
+    place = event.address or ""
+    return f"{category} {place}".strip()
+
+
+# What a staff task message says, by kind. (thing fields: ≤ 20 characters after fitting.)
+STAFF_HEADLINES = {
+    "task": "新任务，请受理",
+    "return_task": "退回后重新分派，请受理",
+    "escalate": "下级上报，请受理",
+    "dispatch": "综治中心派遣，请受理",
+    "urge": "督办：请尽快处理",
+    "overdue": "已超期，督办",
+    "overdue_supervisor": "下属事件已超期",
+    "yellow": "即将到期，请抓紧",
+    "remind": "仍未受理，请尽快受理",
+    "verify": "已处置，请核查",
+}
+
+
+def task_due(event: Event) -> dt.datetime | None:
+    if event.status == "assigned":
+        return event.accept_due_at
+    if event.status == "resolved":
+        return event.verify_due_at
+    return event.resolve_due_at
+
+
+def staff_template(settings: Settings, event: Event, kind: str, openid: str) -> dict:
+    """OA template message body for a staff task notice (message/template/send)."""
+    content = {
+        "openid": openid,
+        "template_id": option(settings, "wechat_template_task", "ejia-task"),
+        "data": {
+            "thing1": fit("thing", event_title(event)),
+            "character_string2": fit("character_string", event.number),
+            "thing3": fit("thing", STAFF_HEADLINES.get(kind, kind)),
+            "time4": fit("time", local_time(task_due(event))),
+        },
+    }
+    content.update(link(settings, event, staff=True))
+    return content
+
+
+def link(settings: Settings, event: Event | None, *, staff: bool) -> dict:
+    """``{"miniprogram": {appid, pagepath}}`` or ``{"url": …}`` or nothing, by NOTIFY_LINK."""
+    style = option(settings, "notify_link", "miniprogram")
+    number = event.number if event is not None else ""
+    if style == "miniprogram" and settings.mp_app_id:
+        page = option(settings, "mp_task_page" if staff else "mp_event_page",
+                      "pages/task/detail?number={number}" if staff else "pages/event/detail?number={number}")
+        return {"miniprogram": {"appid": settings.mp_app_id, "pagepath": page.format(number=number)}}
+    if style in ("h5", "miniprogram"):
+        template = option(settings, "notify_h5_url", "{base}/m/events/{number}")
+        return {"url": template.format(base=settings.public_base_url.rstrip("/"), number=number)}
+    return {}
+
+
+def digest_template(settings: Settings, openid: str, day: dt.date, community: str, counts: dict) -> dict:
+    summary = f"待受理{counts['waiting']} 处置中{counts['processing']} 超期{counts['overdue']}"
+    content = {
+        "openid": openid,
+        "template_id": option(settings, "wechat_template_digest", "ejia-digest"),
+        "data": {
+            "thing1": fit("thing", f"{community}每日汇总"),
+            "time2": fit("time", day.strftime("%Y年%m月%d日")),
+            "thing3": fit("thing", summary),
+            "thing4": fit("thing", f"昨日新增{counts['new']} 办结{counts['closed']} 临期{counts['yellow']}"),
+        },
+    }
+    content.update(link(settings, None, staff=True))
+    if "miniprogram" in content:
+        content["miniprogram"]["pagepath"] = option(settings, "mp_todo_page", "pages/task/list")
+    return content
+
+
+RESIDENT_TEXTS = {
+    "accepted": "您反映的问题（编号{number}）已受理，正在处理。",
+    "closed": "您反映的问题（编号{number}）已办结。请回复“评价 {number} 5”为处理结果打分（1—5分）。",
+    "follower_closed": "您关注的问题（编号{number}）已办结，感谢您的反映。",
+    "rejected": "您反映的问题（编号{number}）不予受理：{note}",
+}
+RESIDENT_PHRASES = {"accepted": "已受理", "closed": "已办结", "follower_closed": "已办结", "rejected": "不予受理"}
+
+
+def resident_text(kind: str, event: Event, note: str | None = None) -> str:
+    return RESIDENT_TEXTS[kind].format(number=event.number, note=(note or "")[:200])
+
+
+def resident_subscribe(settings: Settings, event: Event, kind: str, openid: str, note: str | None) -> dict:
+    """Mini-program subscribe message (message/subscribe/send) for a resident's progress."""
+    remark = {"closed": "请为处理结果评价", "rejected": note or "详见小程序"}.get(kind, "感谢您的反映")
+    page = option(settings, "mp_event_page", "pages/event/detail?number={number}").format(number=event.number)
+    if kind == "closed":
+        page += ("&" if "?" in page else "?") + "rate=1"
+    return {
+        "openid": openid,
+        "template_id": option(settings, "mp_subscribe_template_progress", "ejia-progress"),
+        "page": page,
+        "data": {
+            "character_string1": fit("character_string", event.number),
+            "thing2": fit("thing", event_title(event)),
+            "phrase3": fit("phrase", RESIDENT_PHRASES[kind]),
+            "time4": fit("time", local_time(clock.now())),
+            "thing5": fit("thing", remark),
+        },
+    }
+
+
+SMS_TEXTS = {
+    "task": "【e家】新任务{number}：{title}，请于{due}前受理。",
+    "urgent": "【e家】紧急事件{number}：{title}，请立即处理。",
+    "urge": "【e家】督办：事件{number}（{title}）请尽快处理。",
+    "overdue": "【e家】事件{number}（{title}）已超期，请尽快处理。",
+    "remind": "【e家】事件{number}（{title}）已分派{minutes}分钟仍未受理，请尽快受理。",
+}
+
+
+def sms_content(kind: str, event: Event, recipient: str, minutes: int | None = None) -> dict:
+    """SMS payload as stored: the text (console provider) and template params (Tencent).
+
+    The phone number is NOT stored: the sender decrypts it from the staff row at send time.
+    """
+    title = fit("thing", event_title(event))
+    due = local_time(task_due(event))
+    text_kind = kind if kind in SMS_TEXTS else "task"
+    text = SMS_TEXTS[text_kind].format(number=event.number, title=title, due=due, minutes=minutes or "")
+    return {"recipient": recipient, "template": text_kind, "params": [event.number, title][:2], "text": text,
+            "urgent": bool(event.urgent)}

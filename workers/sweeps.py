@@ -1,0 +1,119 @@
+"""Scheduled jobs (workers/scheduler.py registers them with RQ's CronScheduler).
+
+* ``sla_sweep``      every minute: backend.services.sla_sweep (yellow, 督办, auto 上报);
+* ``remind_unaccepted`` every minute: an SMS to the holder of a task still unaccepted
+  ``UNACCEPTED_SMS_MINUTES`` after assignment (once per assignment; quiet hours apply);
+* ``sample_revisits`` every 10 minutes: backend.services.sla_sweep.sample_revisits;
+* ``daily_digest``   daily 08:00 Asia/Shanghai: one template message per community head
+  summarising their community, instead of a message per event.
+All are idempotent: Notification keys (and Revisit's unique key) make a second run a no-op.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from backend import clock
+from backend.db import db
+from backend.models import Area, Event, Staff
+from backend.services import sla_sweep as sla_service
+from workers import audience, delivery, messages
+from workers.context import ensure_ready, job_logger, redis_connection
+
+log = job_logger("ejia.sweeps")
+OPEN = ("assigned", "processing")
+REMIND_LOOKBACK = dt.timedelta(days=2)  # older unaccepted tasks were reminded (or urged) already
+
+
+def sla_sweep() -> dict:
+    ensure_ready()
+    with db.connection_context():
+        return sla_service.sweep_sla()
+
+
+def sample_revisits() -> dict:
+    ensure_ready()
+    with db.connection_context():
+        counts = sla_service.sample_revisits()
+        if any(counts.values()):
+            log.info("revisits queued: %s", counts)
+        return counts
+
+
+def remind_unaccepted() -> int:
+    """SMS reminder for tasks assigned N minutes ago and still not accepted."""
+    settings = ensure_ready()
+    minutes = settings.unaccepted_sms_minutes
+    if minutes <= 0:
+        return 0
+    now = clock.now()
+    with db.connection_context():
+        due = (Event.select().where((Event.status == "assigned") & Event.assigned_at.is_null(False)
+                                    & (Event.assigned_at <= now - dt.timedelta(minutes=minutes))
+                                    & (Event.assigned_at > now - REMIND_LOOKBACK))
+               .order_by(Event.id))
+        per_event = []
+        for event in due:
+            holder = {"level": event.holder_level, "area_id": event.holder_area_id,
+                      "department_id": event.holder_department_id, "staff_id": event.holder_staff_id}
+            prefix = f"remind{event.id}-{int(event.assigned_at.timestamp())}"
+            batch = []
+            for person in audience.holder_staff(holder):
+                if not person.phone_enc:
+                    continue
+                recipient = f"staff:{person.id}"
+                content = messages.sms_content("remind", event, recipient, minutes=minutes)
+                batch.append(audience.Delivery(f"{prefix}:{recipient}:sms", recipient, "sms", "remind",
+                                               content, event.urgent))
+            if batch:
+                per_event.append((event, batch))
+        connection = redis_connection()
+        count = 0
+        for event, batch in per_event:
+            rows = delivery.persist(batch, event, None)
+            count += delivery.dispatch(connection, rows)
+        if count:
+            log.info("unaccepted reminders: %d SMS enqueued", count)
+        return count
+
+
+def digest_counts(community: Area, day: dt.date, now: dt.datetime) -> dict:
+    """What a community head reads each morning (``day`` = yesterday, local)."""
+    start = clock.from_local(dt.datetime.combine(day, dt.time()))
+    end = start + dt.timedelta(days=1)
+    inside = Event.area_path.startswith(community.path) & (Event.quick_record == False)  # noqa: E712
+    count = lambda where: Event.select().where(inside & where).count()  # noqa: E731
+    overdue = ((Event.status == "assigned") & (Event.accept_due_at < now)) | (
+        (Event.status == "processing") & (Event.resolve_due_at < now))
+    return {
+        "new": count((Event.created_at >= start) & (Event.created_at < end)),
+        "closed": count((Event.closed_at >= start) & (Event.closed_at < end)),
+        "waiting": count(Event.status == "assigned"),
+        "processing": count(Event.status == "processing"),
+        "overdue": count(overdue),
+        "yellow": count(Event.status.in_(OPEN) & (Event.sla_level == "yellow")),
+    }
+
+
+def daily_digest(day: str | None = None) -> int:
+    """One template per community head about yesterday (local) and what is open now."""
+    settings = ensure_ready()
+    now = clock.now()
+    report_day = dt.date.fromisoformat(day) if day else clock.to_local(now).date() - dt.timedelta(days=1)
+    with db.connection_context():
+        heads = (Staff.select(Staff, Area).join(Area, on=(Staff.area == Area.id))
+                 .where((Staff.role == "community_head") & (Staff.active == True)  # noqa: E712
+                        & Staff.oa_openid.is_null(False) & (Area.level == "community"))
+                 .order_by(Staff.id))
+        deliveries = []
+        for head in heads:
+            counts = digest_counts(head.area, report_day, now)
+            recipient = f"staff:{head.id}"
+            content = messages.digest_template(settings, head.oa_openid, report_day, head.area.name, counts)
+            content["counts"] = counts
+            deliveries.append(audience.Delivery(f"digest{report_day:%Y%m%d}:{recipient}:template", recipient,
+                                                "template", "digest", content))
+        rows = delivery.persist(deliveries, None, None)
+        count = delivery.dispatch(redis_connection(), rows)
+        log.info("daily digest for %s: %d head(s), %d enqueued", report_day, len(deliveries), count)
+        return count
+
