@@ -103,7 +103,10 @@ def cmd_seed(args) -> int:
 
 
 def cmd_web(args) -> int:
+    from backend import taxonomy
+
     app = create_app()
+    taxonomy.warm_up()  # load the segmenter now, not inside a resident's first 5-second reply
     app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
     return 0
 
@@ -147,6 +150,7 @@ def cmd_run(args) -> int:
     sandbox_url = f"http://127.0.0.1:{args.sandbox_port}"
     if not settings.wechat_api_base:
         env["WECHAT_API_BASE"] = sandbox_url
+    env.setdefault("EJIA_WECHAT_CALLBACK_URL", f"http://127.0.0.1:{args.port}/wechat")
     if empty and not args.no_seed:
         with open(settings.var_dir / "demo.json", "w") as out:
             subprocess.run([sys.executable, "-m", "server", "seed", "--demo"], env=env, stdout=out, check=True)

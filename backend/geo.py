@@ -13,16 +13,15 @@ import time
 from typing import Iterable, NamedTuple
 
 import numpy as np
-import os; PREP = os.environ.get("PREP", "1") == "1"; F = float(os.environ.get("F", "2"))
 import peewee
 import shapely
 from shapely.geometry import shape
 
 from backend.errors import DomainError
 from backend.models import Area, Event
+from backend.workflow import OPEN_STATUSES
 
 EARTH_RADIUS_M = 6371008.8  # IUGG mean radius
-OPEN_STATUSES = ("reported", "assigned", "processing", "resolved")
 DATUMS = ("wgs84", "gcj02")
 
 # --- GCJ-02 (the public "Mars coordinates" algorithm) ------------------------------
@@ -123,12 +122,13 @@ class GridIndex:
     """Point → grid over GeoJSON (Multi)Polygons in WGS-84, built once, read many times.
 
     Why not ``STRtree.query(Point(...), predicate="intersects")`` per lookup: measured on
-    this 2-core box it costs 11–26 µs (≈5 µs of it building the Point), too close to the
-    20 µs budget on a shared machine. So the STRtree is used once, at build time, to bucket
-    grids into a uniform cell table (cell ≈ half the median grid size). A lookup is then a
-    dict probe; cells lying inside one grid answer directly, edge cells test their few
-    prepared candidates with ``shapely.intersects_xy``. Cost does not depend on the number
-    of grids.
+    this 2-core box it costs 11–26 µs, ≈5 µs of it building the Point, too close to the
+    20 µs budget. So the STRtree is used once, at build time, to bucket grids into a
+    uniform cell table (cell ≈ half the median grid extent). A lookup is one dict probe;
+    a cell inside one grid answers at once, an edge cell tests its few prepared candidates
+    in one ``shapely.intersects_xy`` call. Work per lookup does not depend on the number
+    of grids; what remains is cache misses, so geometries are laid out in Z-order, which
+    puts a cell's candidates next to each other in memory.
 
     A point covered by several grids (a shared edge or vertex, or overlapping bad data)
     resolves to the smallest area_id: candidates are kept sorted by id and the first one
@@ -143,26 +143,12 @@ class GridIndex:
             geom = self._admit(area_id, geojson, repair, seen=kept)
             if geom is not None:
                 kept[area_id] = geom
-        self._ids = sorted(kept)
+        self._ids: list[int] = []
         self._cells: dict[int, object] = {}
         self._ox = self._oy = self._inv = 0.0
         self._nx = self._ny = 0
-        if self._ids:
-            if os.environ.get("LOCAL") == "1":
-                arr = np.array([kept[i] for i in self._ids], dtype=object)
-                b = shapely.bounds(arr)
-                q = lambda v: ((v - v.min()) / (np.ptp(v) or 1) * 65535).astype(np.uint64)
-                def spread(v):
-                    v = (v | (v << 8)) & 0x00FF00FF
-                    v = (v | (v << 4)) & 0x0F0F0F0F
-                    v = (v | (v << 2)) & 0x33333333
-                    return (v | (v << 1)) & 0x55555555
-                z = spread(q((b[:, 0] + b[:, 2]) / 2)) | (spread(q((b[:, 1] + b[:, 3]) / 2)) << np.uint64(1))
-                order = np.argsort(z, kind="stable")
-                self._ids = [self._ids[i] for i in order]
-                self._build(list(shapely.from_wkb(shapely.to_wkb(arr[order]))))
-            else:
-                self._build([kept[i] for i in self._ids])
+        if kept:
+            self._build(list(kept), list(kept.values()))
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -195,10 +181,13 @@ class GridIndex:
             self.repaired.append(area_id)
         return geom
 
-    def _build(self, geoms: list) -> None:
-        geoms_arr = np.array(geoms, dtype=object)
-        PREP and shapely.prepare(geoms_arr)
-        bounds = shapely.bounds(geoms_arr)
+    def _build(self, ids: list[int], geoms: list) -> None:
+        bounds = shapely.bounds(np.array(geoms, dtype=object))
+        order = _z_order((bounds[:, 0] + bounds[:, 2]) / 2, (bounds[:, 1] + bounds[:, 3]) / 2)
+        # Fresh copies, allocated in Z-order: neighbours end up on neighbouring pages.
+        geoms_arr = shapely.from_wkb(shapely.to_wkb(np.array(geoms, dtype=object)[order]))
+        self._ids, bounds = [ids[i] for i in order], bounds[order]
+        shapely.prepare(geoms_arr)
         self._ox, self._oy = float(bounds[:, 0].min()), float(bounds[:, 1].min())
         size = _cell_size(bounds, self._ox, self._oy)
         self._inv = 1.0 / size
@@ -266,7 +255,7 @@ def _cell_size(bounds: np.ndarray, ox: float, oy: float) -> float:
     A few huge grids (a rural 网格 among urban ones) would otherwise blow up memory.
     """
     sides = np.maximum(bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1])
-    size = max(float(np.median(sides)) / F, 1e-9)
+    size = max(float(np.median(sides)) / 2, 1e-9)
     budget = 24 * len(bounds) + 4096
     while True:
         nx = np.floor((bounds[:, 2] - ox) / size) - np.floor((bounds[:, 0] - ox) / size) + 1
@@ -274,6 +263,18 @@ def _cell_size(bounds: np.ndarray, ox: float, oy: float) -> float:
         if float((nx * ny).sum()) <= budget:
             return size
         size *= 2
+
+
+def _z_order(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Permutation sorting points along a Morton curve (16 bits per axis)."""
+
+    def spread(v: np.ndarray) -> np.ndarray:
+        v = (((v - v.min()) / (np.ptp(v) or 1.0)) * 65535).astype(np.uint64)
+        for shift, mask in ((8, 0x00FF00FF), (4, 0x0F0F0F0F), (2, 0x33333333), (1, 0x55555555)):
+            v = (v | (v << np.uint64(shift))) & np.uint64(mask)
+        return v
+
+    return np.argsort(spread(x) | (spread(y) << np.uint64(1)), kind="stable")
 
 
 # --- the database-backed shells ----------------------------------------------------
@@ -320,17 +321,18 @@ def grid_index(recheck_seconds: float = GRID_RECHECK_SECONDS) -> GridIndex:
 
 
 def nearby_open_events(lat: float, lng: float, category_id: int, radius_m: float = 100.0,
-                       exclude_id: int | None = None) -> list[Event]:
-    """Open events of one category within ``radius_m`` of a WGS-84 point, nearest first.
+                       exclude_id: int | None = None, limit: int = 5) -> list[Event]:
+    """The ``limit`` nearest open events of one category within ``radius_m`` of a WGS-84 point.
 
     Used to offer 关注这件 instead of a duplicate report. SQL narrows by a bounding box
-    (exact on the sphere, so no event inside the radius is lost); haversine decides.
-    Each returned row carries ``distance_m``. Not antimeridian-aware (China only).
+    (exact on the sphere, so no event inside the radius is lost) and returns only ids and
+    coordinates; haversine decides; only the nearest rows are then loaded. Each returned row
+    carries ``distance_m``. Not antimeridian-aware (China only).
     """
     d_lat = math.degrees(radius_m / EARTH_RADIUS_M)
     ratio = math.sin(radius_m / EARTH_RADIUS_M) / max(math.cos(math.radians(lat)), 1e-12)
     d_lng = 180.0 if ratio >= 1.0 else math.degrees(math.asin(ratio))
-    query = Event.select().where(
+    query = Event.select(Event.id, Event.lat, Event.lng).where(
         Event.category == category_id,
         Event.status.in_(OPEN_STATUSES),
         Event.lat.between(lat - d_lat, lat + d_lat),
@@ -338,10 +340,17 @@ def nearby_open_events(lat: float, lng: float, category_id: int, radius_m: float
     )
     if exclude_id is not None:
         query = query.where(Event.id != exclude_id)
+    close = []
+    for event_id, e_lat, e_lng in query.tuples():
+        distance = haversine_m(lat, lng, e_lat, e_lng)
+        if distance <= radius_m:
+            close.append((distance, event_id))
+    close.sort()
+    close = close[:limit]
+    rows = {e.id: e for e in Event.select().where(Event.id.in_([i for _, i in close]))} if close else {}
     found = []
-    for event in query:
-        event.distance_m = haversine_m(lat, lng, event.lat, event.lng)
-        if event.distance_m <= radius_m:
-            found.append(event)
-    found.sort(key=lambda e: (e.distance_m, e.id))
+    for distance, event_id in close:
+        event = rows[event_id]
+        event.distance_m = distance
+        found.append(event)
     return found

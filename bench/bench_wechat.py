@@ -197,6 +197,7 @@ def start_gunicorn(app_spec: str, env: dict, threads: int) -> tuple[subprocess.P
                 return proc, port
         except OSError:
             time.sleep(0.2)
+    proc.terminate()
     raise SystemExit(f"gunicorn {app_spec} did not start")
 
 
@@ -214,7 +215,7 @@ def prepare_stack(args) -> dict:
 
     var_dir = Path(tempfile.mkdtemp(prefix="ejia-bench-"))
     settings = config.load_settings(environ={}, env="test", var_dir=var_dir,
-                                    database_url=args.database_url or f"sqlite:///{var_dir / 'bench.db'}",
+                                    database_url=args.database_url or f"sqlite+pool:///{var_dir / 'bench.db'}?check_same_thread=false",
                                     redis_url=args.redis_url)
     init_database(settings.database_url)
     migrate()
@@ -241,7 +242,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=4, help="gthread threads per gunicorn worker")
     parser.add_argument("--with-dialog", action="store_true",
                         help="measure wechat.dialog too (default: its fixed-reply stand-in)")
-    parser.add_argument("--database-url", default="", help="default: SQLite in a temporary directory")
+    parser.add_argument("--database-url", default="",
+                        help="default: pooled SQLite in a temporary directory (sqlite+pool:///…?check_same_thread=false)")
     parser.add_argument("--redis-url", default="", help="default: embedded Redis in the same directory")
     args = parser.parse_args()
 
@@ -252,12 +254,13 @@ def main() -> int:
           f"gunicorn 2 gthread workers × {args.threads} threads, {args.clients} client processes, "
           f"{os.cpu_count()} CPUs, {args.rounds} rounds × {args.seconds:.0f} s per handler, "
           f"{'with the dialog' if args.with_dialog else 'fixed reply (dialog not measured)'}")
-    servers = {"minimal": start_gunicorn("bench_wechat:baseline_app()", stack["env"], args.threads),
-               "/wechat": start_gunicorn("server:create_app()" if args.with_dialog else "bench_wechat:protocol_app()",
-                                         stack["env"], args.threads)}
     per_client = int(3000 * (args.seconds + WARMUP_S))  # a bound well above what 2 cores can answer
     results: dict[str, list[dict]] = {"minimal": [], "/wechat": []}
+    servers = {}
     try:
+        servers["minimal"] = start_gunicorn("bench_wechat:baseline_app()", stack["env"], args.threads)
+        servers["/wechat"] = start_gunicorn("server:create_app()" if args.with_dialog else "bench_wechat:protocol_app()",
+                                            stack["env"], args.threads)
         for round_no in range(args.rounds):
             order = ["minimal", "/wechat"] if round_no % 2 == 0 else ["/wechat", "minimal"]
             for name in order:

@@ -8,7 +8,7 @@ could not run even if escaping failed somewhere).
 """
 from __future__ import annotations
 
-from flask import g, render_template, request
+from flask import g
 from werkzeug.exceptions import HTTPException
 
 from backend.errors import DomainError
@@ -86,5 +86,3 @@ def register(app) -> None:
     for name, func in rendering.FILTERS.items():
         app.jinja_env.filters.setdefault(name, func)
 
-
-__all__ = ["register", "bp", "render_template", "request"]

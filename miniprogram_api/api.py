@@ -69,7 +69,7 @@ class Operation:
         return [(m.group(2), m.group(1) or "string") for m in _PARAM.finditer(self.rule)]
 
     def status_codes(self) -> list[int]:
-        codes = set(self.errors) | {400, 429}
+        codes = set(self.errors) | {400, 429, 503}
         if self.auth is not None:
             codes |= {401, 403}
         if self.path_params:

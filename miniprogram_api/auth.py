@@ -175,7 +175,7 @@ def _session(identity: mp_binding.Identity) -> SessionOut:
 
 
 @api.operation("POST", "/auth/login", summary="登录：wx.login 的 code 换本系统的会话令牌", tag="auth",
-               auth=None, body=LoginIn, response=SessionOut, errors=(503,), limit="20/minute",
+               auth=None, body=LoginIn, response=SessionOut, errors=(401, 403, 503), limit="20/minute",
                description="Calls WeChat code2session; answers our own signed token (Bearer). "
                            "WeChat's session_key stays on the server.")
 def login(call: Call):

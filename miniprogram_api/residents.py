@@ -92,7 +92,7 @@ def locate(call: Call):
 
 
 @api.operation("GET", "/buildings/by-qr", summary="扫描楼栋单元二维码 → 楼栋、单元和所在网格", tag="residents",
-               query=BuildingQuery, response=BuildingOut)
+               query=BuildingQuery, response=BuildingOut, errors=(404,))
 def building_by_qr(call: Call):
     unit = unit_for_scan(call.query.qr)
     if unit is None:

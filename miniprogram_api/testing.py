@@ -107,7 +107,8 @@ def image_bytes(fmt: str = "JPEG", size=(64, 48), color=(200, 30, 30), exif: dic
 class LiveMp:
     """The whole app served over real HTTP by werkzeug in a thread (one per test module)."""
 
-    def __init__(self, settings):
+    def __init__(self, settings, quiet: bool = True):
+        import logging
         import threading
 
         from werkzeug.serving import make_server
@@ -117,6 +118,8 @@ class LiveMp:
         overrides = {name: getattr(settings, name) for name in settings.__dataclass_fields__}
         self.app = create_app(overrides=overrides)
         self.limiter = self.app.extensions["ejia.mp.limiter"]
+        if quiet:  # one access-log line per request would swamp pytest's log capture
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="mp-live", daemon=True)

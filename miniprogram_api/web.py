@@ -72,7 +72,7 @@ def register(app) -> None:
         view = _make_view(op)
         if op.limit:
             view = limiter.limit(op.limit, key_func=auth.rate_limit_key, override_defaults=False)(view)
-        blueprint.add_url_rule(op.rule, op.endpoint, view, methods=[op.method])
+        blueprint.add_url_rule(op.rule, op.endpoint, view, methods=[op.method], provide_automatic_options=False)
 
     spec_cache: dict = {}
 
@@ -91,7 +91,13 @@ def register(app) -> None:
     @blueprint.route("/", defaults={"rest": ""}, methods=ALL_METHODS, provide_automatic_options=False)
     @blueprint.route("/<path:rest>", methods=ALL_METHODS, provide_automatic_options=False)
     def unmatched(rest: str):
-        """Unknown paths and methods under /mp/v1 answer in the API's JSON shape."""
+        """Unknown paths and methods under /mp/v1 answer in the API's JSON shape; OPTIONS lists
+        exactly the documented methods of a known path."""
+        if request.method == "OPTIONS":
+            methods = matcher.allowed_methods("/" + rest)
+            if not methods:
+                raise ApiError(404, "not_found", "没有这个接口")
+            return Response(status=204, headers={"Allow": ", ".join(sorted(set(methods) | {"OPTIONS"}))})
         try:
             matcher.match("/" + rest, method=request.method)
         except MethodNotAllowed as exc:

@@ -15,6 +15,7 @@ import pytest
 from backend import config
 from backend.db import db, init_database, migrate
 from backend.models import ALL_MODELS
+from tests.fixtures_sandbox import sandbox, sandbox_server  # noqa: F401  (shared WeChat sandbox)
 
 TEST_DB = os.environ.get("EJIA_TEST_DB", "sqlite")
 TEST_REDIS = os.environ.get("EJIA_TEST_REDIS", "embedded")

@@ -2,27 +2,31 @@
 
 WeChat re-delivers a push it got no answer to within 5 s — up to three more times, ~5 s
 apart — and the dialog must act once. ``receive`` claims the message's dedupe key in Redis
-(``SET NX``), stores it (``InboundMessage``, unique on the same key: the durable claim,
-taken *before* the dialog acts), computes the reply and keeps it in both places. A retry
-that finds the claim waits up to ``WAIT_SECONDS`` for the stored reply and answers with it.
-When Redis is unreachable the database's unique key alone de-duplicates, and retries poll
-the row instead.
+(``SET NX``), so concurrent copies skip the database write, then stores the message
+(``InboundMessage``, unique on the same key: the durable claim, taken *before* the dialog
+acts), computes the reply and keeps it on that row. A copy that finds either claim waits
+up to ``WAIT_SECONDS`` for the stored reply and answers with it. When Redis is unreachable
+the unique key alone de-duplicates; when Redis forgot a key (restart, expiry) the unique key
+still does.
+
+XML is parsed once, by defusedxml with DTDs, entities and external references refused; the
+resulting tree is handed to wechatpy's message classes in the shape xmltodict would give
+(wechatpy's own ``parse_message`` would parse the text a second time, with another parser).
 """
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import time
 from dataclasses import dataclass
 from typing import Callable
 from xml.etree.ElementTree import Element, ParseError
-from xml.parsers.expat import ExpatError
 
 import defusedxml.ElementTree as safe_xml
-import wechatpy
 from defusedxml import DefusedXmlException
 from redis.exceptions import RedisError
+from wechatpy.events import EVENT_TYPES
+from wechatpy.messages import MESSAGE_TYPES, UnknownMessage
 
 from backend.services import residents
 from wechat.messages import Incoming, from_wechatpy
@@ -32,13 +36,9 @@ log = logging.getLogger("ejia.wechat.inbound")
 MAX_BODY = 64 * 1024
 MAX_KEY = 191  # InboundMessage.dedupe_key
 KEY_PREFIX = "ejia:wechat:in:"
-PENDING = b"pending"
-DONE = b"done:"
-CLAIM_TTL = 30  # s: a claim whose holder died frees itself
-DONE_TTL = 600  # s: retries come within ~20 s; the database remembers for good
-WAIT_SECONDS = 4.0  # a retry waits this long for the first delivery's reply (5 s budget)
-REDIS_POLL = 0.02
-DB_POLL = 0.1
+CLAIM_TTL = 30  # s: covers WeChat's retries (~5, 10, 15 s); after it the unique key still holds
+WAIT_SECONDS = 4.0  # a copy waits this long for the first delivery's reply (5 s budget)
+POLL_SECONDS = 0.05
 #: Kinds the user *sent* (they open the 48-hour customer-message window); events do not.
 MESSAGE_KINDS = frozenset({"text", "image", "voice", "video", "shortvideo", "location", "link", "unknown"})
 
@@ -52,14 +52,14 @@ class Parsed:
     incoming: Incoming
     account: str  # ToUserName: our account's original id (gh_…), the sender of any reply
     msg_type: str  # MsgType as pushed (for unknown types the only clue)
-    raw: dict  # every field wechatpy saw, kept for message types we do not model
+    raw: dict  # every field as parsed, kept for message types we do not model
 
 
 @dataclass(frozen=True)
 class Answer:
     reply: str | None  # None → "success"
     at: int  # when the message was first received (epoch s): the reply's CreateTime
-    repeated: bool  # a retry, answered from the stored reply
+    repeated: bool  # a copy, answered from the stored reply
 
 
 def xml_root(body: bytes) -> Element:
@@ -84,95 +84,91 @@ def envelope_ciphertext(body: bytes) -> str:
 def parse_message(xml: bytes) -> Parsed:
     """A (decrypted) push → ``Parsed``; raises BadMessage for anything we cannot trust."""
     root = xml_root(xml)
-    tags = [child.tag for child in root]
-    if len(tags) != len(set(tags)):
+    if len({child.tag for child in root}) != len(root):
         raise BadMessage("repeated element")
-    fields = {child.tag: (child.text or "").strip() for child in root if len(child) == 0}
+    data = _element_dict(root)
     for name in ("ToUserName", "FromUserName", "CreateTime", "MsgType"):
-        if not fields.get(name):
+        if not isinstance(data.get(name), str):
             raise BadMessage(f"missing {name}")
-    if len(fields["FromUserName"]) > 64 or len(fields["MsgType"]) > 32 or len(fields.get("Event", "")) > 32:
+    if len(data["FromUserName"]) > 64 or len(data["MsgType"]) > 32 or len(str(data.get("Event") or "")) > 32:
         raise BadMessage("field too long")
     try:
-        message = wechatpy.parse_message(xml.decode("utf-8"))
-        incoming = from_wechatpy(message)
-    except (ValueError, TypeError, KeyError, AttributeError, ExpatError) as exc:
+        incoming = from_wechatpy(_wechatpy_message(data))
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise BadMessage(f"unreadable fields: {exc.__class__.__name__}") from None
     if not 0 < incoming.create_time < 10**11 or len(incoming.dedupe_key) > MAX_KEY:
         raise BadMessage("CreateTime or MsgId out of range")
-    return Parsed(incoming, fields["ToUserName"], fields["MsgType"], dict(message._data))
+    return Parsed(incoming, data["ToUserName"], data["MsgType"], data)
+
+
+def _element_dict(element: Element) -> dict:
+    """Children as xmltodict shapes them: stripped text (None when empty), nested dicts,
+    lists for repeated tags (e.g. ``SendPicsInfo/PicList/item``)."""
+    out: dict = {}
+    for child in element:
+        value = _element_dict(child) if len(child) else ((child.text or "").strip() or None)
+        if child.tag in out:
+            previous = out[child.tag]
+            out[child.tag] = [*previous, value] if isinstance(previous, list) else [previous, value]
+        else:
+            out[child.tag] = value
+    return out
+
+
+def _wechatpy_message(message: dict):
+    """``wechatpy.parser.parse_message`` (1.8.18) from the parsed dict instead of the text."""
+    message_type = message["MsgType"].lower()
+    if message_type == "event" or message_type.startswith("device_"):
+        event_type = message["Event"].lower() if "Event" in message else None
+        if event_type is None and message_type.startswith("device_"):
+            event_type = message_type
+        elif message_type.startswith("device_"):
+            event_type = f"device_{event_type}"
+        if event_type == "subscribe" and message.get("EventKey"):
+            event_key = message["EventKey"]
+            if event_key.startswith(("scanbarcode|", "scanimage|")):
+                event_type = message["Event"] = "subscribe_scan_product"
+            elif event_key.startswith("qrscene_"):  # followed by scanning a parametric QR code
+                event_type = message["Event"] = "subscribe_scan"
+                message["EventKey"] = event_key[len("qrscene_"):]
+        return EVENT_TYPES.get(event_type, UnknownMessage)(message)
+    return MESSAGE_TYPES.get(message_type, UnknownMessage)(message)
 
 
 def receive(parsed: Parsed, redis, respond: Callable[[], str | None]) -> Answer:
-    """Store ``parsed`` once and answer it once; retries get the first answer."""
+    """Store ``parsed`` once and answer it once; copies get the first answer."""
     incoming = parsed.incoming
-    key = KEY_PREFIX + incoming.dedupe_key
     try:
-        claimed = redis.set(key, PENDING, nx=True, ex=CLAIM_TTL)
+        claimed = redis.set(KEY_PREFIX + incoming.dedupe_key, b"1", nx=True, ex=CLAIM_TTL)
     except RedisError as exc:
         log.warning("Redis unavailable (%s); de-duplicating %s through the database", exc, incoming.dedupe_key)
-        redis, claimed = None, True
-    if not claimed:
-        return _await_answer(incoming.dedupe_key, redis)
-    payload = incoming.to_dict()
-    if incoming.kind == "unknown":
-        payload["raw"] = parsed.raw
-    row = residents.record_inbound(
-        dedupe_key=incoming.dedupe_key, openid=incoming.openid, msg_type=parsed.msg_type,
-        event_type=incoming.event, payload=payload, opens_window=incoming.kind in MESSAGE_KINDS)
-    if row is None:  # stored earlier: Redis lost the key, or that delivery had no Redis
-        answer = _await_answer(incoming.dedupe_key, None)
-    else:
-        reply = respond()
-        residents.answer_inbound(row.id, reply)
-        answer = Answer(reply, _epoch(row.created_at), repeated=False)
-    _remember(redis, key, answer)
-    return answer
+        claimed = True
+    if claimed:
+        payload = incoming.to_dict()
+        if incoming.kind == "unknown":
+            payload["raw"] = parsed.raw
+        received_at = residents.record_inbound(
+            dedupe_key=incoming.dedupe_key, openid=incoming.openid, msg_type=parsed.msg_type,
+            event_type=incoming.event, payload=payload, opens_window=incoming.kind in MESSAGE_KINDS)
+        if received_at is not None:
+            reply = respond()
+            residents.answer_inbound(incoming.dedupe_key, reply)
+            return Answer(reply, _epoch(received_at), repeated=False)
+    return _await_answer(incoming.dedupe_key)
 
 
-def _await_answer(dedupe_key: str, redis) -> Answer:
+def _await_answer(dedupe_key: str) -> Answer:
+    """The reply stored by the delivery that got there first, polled for up to WAIT_SECONDS."""
     deadline = time.monotonic() + WAIT_SECONDS
     while True:
-        answer = _stored_answer(dedupe_key, redis)
-        if answer is not None:
-            return answer
+        row = residents.find_inbound(dedupe_key)
+        if row is not None and row.reply is not None:
+            reply = None if row.reply == residents.NO_REPLY else row.reply
+            return Answer(reply, _epoch(row.created_at), repeated=True)
         if time.monotonic() >= deadline:
             log.warning("no stored reply for %s after %.0f s; answering success", dedupe_key, WAIT_SECONDS)
             return Answer(None, 0, repeated=True)
-        time.sleep(REDIS_POLL if redis is not None else DB_POLL)
-
-
-def _stored_answer(dedupe_key: str, redis) -> Answer | None:
-    if redis is not None:
-        try:
-            value = redis.get(KEY_PREFIX + dedupe_key)
-        except RedisError:
-            value = None
-        if value == PENDING:
-            return None  # the first delivery is still answering
-        if value and value.startswith(DONE):
-            data = json.loads(value[len(DONE):])
-            return Answer(data["reply"], data["at"], repeated=True)
-    row = residents.find_inbound(dedupe_key)
-    if row is None or row.reply is None:
-        return None
-    return Answer(row.reply if row.reply != residents.NO_REPLY else None, _epoch(row.created_at), repeated=True)
-
-
-def _remember(redis, key: str, answer: Answer) -> None:
-    if redis is None:
-        return
-    if answer.at == 0:  # gave up waiting: free the key so later retries look in the database
-        try:
-            redis.delete(key)
-        except RedisError:
-            pass  # the claim expires after CLAIM_TTL anyway
-        return
-    value = DONE + json.dumps({"reply": answer.reply, "at": answer.at}, ensure_ascii=False).encode()
-    try:
-        redis.set(key, value, ex=DONE_TTL)
-    except RedisError as exc:  # the database row still answers retries
-        log.warning("could not keep the reply to %s in Redis: %s", key, exc)
+        time.sleep(POLL_SECONDS)
 
 
 def _epoch(value: dt.datetime) -> int:

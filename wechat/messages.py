@@ -6,7 +6,7 @@ JSON — so it stays a pure function, testable without wechatpy, HTTP or Redis.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,8 @@ class Incoming:
     status: str | None = None  # TEMPLATESENDJOBFINISH status
 
     def to_dict(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        # Shallow on purpose (every field is a scalar): asdict's deep copy showed in /wechat profiles.
+        return {k: v for k in self.__dataclass_fields__ if (v := getattr(self, k)) is not None}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Incoming":

@@ -20,6 +20,7 @@ from backend.config import Settings
 from backend.db import db, init_database
 
 _event_number: contextvars.ContextVar[str] = contextvars.ContextVar("ejia_event_number", default="-")
+_keep_open = False
 
 
 def ensure_ready() -> Settings:
@@ -37,6 +38,40 @@ def ensure_ready() -> Settings:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return settings
+
+
+def keep_connection_open(flag: bool = True) -> None:
+    """A long-lived worker process (``python -m server worker``) keeps one database
+    connection across jobs instead of opening one per job (~10 ms on PostgreSQL under load,
+    more than the job itself). Forking workers (``rq worker``) must not: they stay per job."""
+    global _keep_open
+    _keep_open = flag
+
+
+@contextlib.contextmanager
+def db_session():
+    """The database for one job: per job by default, or the worker's kept connection —
+    checked before each job and reopened when it died (PostgreSQL restart)."""
+    if not _keep_open:
+        with db.connection_context():
+            yield
+        return
+    if not db.is_closed() and not db.is_connection_usable():
+        try:
+            db.close()
+        except Exception:  # noqa: BLE001 — the connection is already broken; drop it
+            db._state.reset()
+    if db.is_closed():
+        db.connect()
+    try:
+        yield
+    except Exception:
+        if not db.is_connection_usable():
+            try:
+                db.close()
+            except Exception:  # noqa: BLE001
+                db._state.reset()
+        raise
 
 
 def redis_connection():

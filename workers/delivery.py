@@ -86,6 +86,17 @@ def dispatch(connection, rows: list[Notification]) -> int:
     return count
 
 
+def schedule_retry(connection, row: Notification) -> None:
+    """A send job for ``row`` after the first back-off interval (then RQ Retry as usual)."""
+    from workers.queues import KINDS
+
+    delay = dt.timedelta(seconds=KINDS[row.channel].retry[0])
+    job_id = job_id_for(row)
+    if not job_is_active(connection, job_id):
+        enqueue(connection, row.channel, row.id, job_id=job_id, at=dt.datetime.now(dt.timezone.utc) + delay,
+                description=f"{row.channel} {row.key} (retry)")
+
+
 def claim(row: Notification) -> bool:
     """Atomically take an open row; False if another job has it (or it is finished)."""
     from rq import get_current_job

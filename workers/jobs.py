@@ -2,19 +2,22 @@
 
 ``process_outbox`` is what the relay enqueues for every outbox row. It validates the
 payload, then — each step idempotent, so a re-run after a crash is harmless — routes
-new/returned events (``route``), plans and enqueues notifications (``notify``), fetches
-WeChat media (``download_media``) and fans out department webhooks, and finally stamps
-the row processed. Malformed payloads are stamped with the reason and fail without retry.
+new/returned events (``route``), fetches WeChat media (``download_media`` jobs), fans out
+department webhooks (``deliver_webhook`` jobs), plans the notifications and makes each
+one's first send attempt, and stamps the row processed. The outbox row that routing
+itself writes is handled in the same job (``relay.capture``), so a new report reaches its
+grid worker in one job instead of three queue hops (docs/workers.md, "Latency").
+Malformed payloads are stamped with the reason and fail without retry.
 """
 from __future__ import annotations
 
 from backend import clock
-from backend.db import db
 from backend.errors import NotFound
 from backend.models import Attachment, Event, EventStep, OutboxMessage
 from backend.services.events import route_event
-from workers import audience, delivery, media, webhooks
+from workers import audience, delivery, media, relay, sending, webhooks
 from workers.context import (
+    db_session,
     ensure_ready,
     event_scope,
     fail_without_retry,
@@ -27,6 +30,7 @@ from workers.queues import enqueue_once
 log = job_logger("ejia.jobs")
 
 ROUTE_TOPICS = ("event.submitted", "event.return")  # topics whose event needs (re-)routing
+MAX_INLINE_DEPTH = 2
 
 
 class MalformedOutbox(ValueError):
@@ -59,27 +63,39 @@ def validate(message: OutboxMessage) -> str | None:
 def process_outbox(outbox_id: int) -> str:
     """Act on one outbox row once. Errors propagate so RQ retries (Retry set at enqueue)."""
     ensure_ready()
-    with db.connection_context(), event_scope(None):
-        message = OutboxMessage.get_or_none(OutboxMessage.id == outbox_id)
-        if message is None:
-            log.info("outbox %s no longer exists; nothing to do", outbox_id)
-            return "missing"
-        if message.processed_at is not None:
-            return "already processed"
-        problem = validate(message)
-        if problem:
-            (OutboxMessage.update(error=f"malformed: {problem}", processed_at=clock.now())
-             .where(OutboxMessage.id == outbox_id).execute())
-            log.warning("outbox %s (%s) is malformed: %s", outbox_id, message.topic, problem)
-            raise fail_without_retry(MalformedOutbox(f"outbox {outbox_id} ({message.topic}): {problem}"))
-        set_event(message.payload.get("number"))
-        event_id = message.payload["event_id"]
+    with db_session(), event_scope(None):
+        return _process(redis_connection(), outbox_id)
+
+
+def _process(connection, outbox_id: int, depth: int = 0) -> str:
+    message = OutboxMessage.get_or_none(OutboxMessage.id == outbox_id)
+    if message is None:
+        log.info("outbox %s no longer exists; nothing to do", outbox_id)
+        return "missing"
+    if message.processed_at is not None:
+        return "already processed"
+    problem = validate(message)
+    if problem:
+        (OutboxMessage.update(error=f"malformed: {problem}", processed_at=clock.now())
+         .where(OutboxMessage.id == outbox_id).execute())
+        log.warning("outbox %s (%s) is malformed: %s", outbox_id, message.topic, problem)
+        raise fail_without_retry(MalformedOutbox(f"outbox {outbox_id} ({message.topic}): {problem}"))
+    set_event(message.payload.get("number"))
+    with relay.capture() as follow_ups:  # the route step's own outbox row: handled below, inline
         if message.topic in ROUTE_TOPICS:
-            route(event_id)
-        connection = redis_connection()
-        handle(connection, message)
-        OutboxMessage.update(processed_at=clock.now(), error=None).where(OutboxMessage.id == outbox_id).execute()
-        return "done"
+            route(message.payload["event_id"])
+    handle(connection, message)
+    OutboxMessage.update(processed_at=clock.now(), error=None).where(OutboxMessage.id == outbox_id).execute()
+    for index, follow_up in enumerate(follow_ups):
+        try:
+            if depth >= MAX_INLINE_DEPTH:
+                raise RecursionError("inline follow-ups nested too deep")
+            _process(connection, follow_up, depth + 1)
+        except Exception as exc:  # noqa: BLE001 — this row is done; the rest get jobs of their own
+            log.warning("outbox %s: follow-up %s not handled inline (%s); enqueued", outbox_id, follow_up, exc)
+            relay.enqueue_outbox(connection, follow_ups[index:])
+            break
+    return "done"
 
 
 def handle(connection, message: OutboxMessage) -> None:
@@ -88,33 +104,39 @@ def handle(connection, message: OutboxMessage) -> None:
     if event is None:
         log.info("outbox %s: event %s no longer exists", message.id, message.payload["event_id"])
         return
-    step = EventStep.get_or_none(EventStep.id == message.payload.get("step_id")) if message.payload.get(
-        "step_id") else None
-    _plan_and_dispatch(connection, message, event, step)
+    step_id = message.payload.get("step_id")
+    step = EventStep.get_or_none(EventStep.id == step_id) if step_id else None
     if step is not None:
         pending = Attachment.select(Attachment.id).where(
             (Attachment.step == step.id) & Attachment.media.is_null() & Attachment.wechat_media_id.is_null(False))
         for attachment in pending:
             enqueue_once(connection, "media", attachment.id, job_id=f"media-{attachment.id}")
     webhooks.fan_out(connection, message, event)
+    _plan_and_dispatch(connection, message, event, step, inline=True)
 
 
-def _plan_and_dispatch(connection, message, event, step) -> int:
+def _plan_and_dispatch(connection, message, event, step, inline: bool = False) -> int:
+    """Plan the deliveries; send each one's first attempt right here (``inline``) or enqueue
+    a send job per delivery. Retries, fallbacks and deferrals always go through send jobs."""
     from backend import config
 
     deliveries = audience.plan(config.current(), message, event, step)
     rows = delivery.persist(deliveries, event, step)
-    count = delivery.dispatch(connection, rows)
+    if inline:
+        outcomes = [sending.send_now(row.id, row.channel) for row in rows]
+        count = len(outcomes)
+    else:
+        count = delivery.dispatch(connection, rows)
     if deliveries:
-        log.info("outbox %s (%s): %d delivery(ies) planned, %d enqueued",
-                 message.id, message.topic, len(deliveries), count)
+        log.info("outbox %s (%s): %d delivery(ies) planned, %d %s",
+                 message.id, message.topic, len(deliveries), count, "sent or scheduled" if inline else "enqueued")
     return count
 
 
 def route(event_id: int) -> str:
     """reported → assigned (grid by location, the grid a 退回 named, else the centre)."""
     ensure_ready()
-    with db.connection_context():
+    with db_session():
         try:
             event = route_event(event_id)
         except NotFound:
@@ -128,7 +150,7 @@ def route(event_id: int) -> str:
 def notify(outbox_id: int) -> int:
     """Plan and enqueue the notifications of one outbox row (re-runnable on its own)."""
     ensure_ready()
-    with db.connection_context(), event_scope(None):
+    with db_session(), event_scope(None):
         message = OutboxMessage.get_or_none(OutboxMessage.id == outbox_id)
         if message is None:
             log.info("outbox %s no longer exists; nothing to notify", outbox_id)
@@ -155,14 +177,14 @@ def sweep_outbox() -> int:
     from workers.relay import sweep
 
     ensure_ready()
-    with db.connection_context():
+    with db_session():
         return sweep(redis_connection())
 
 
 def sweep_notifications() -> dict:
     """Stale claims (dead workers), open rows whose job went missing, due deferrals."""
     ensure_ready()
-    with db.connection_context():
+    with db_session():
         connection = redis_connection()
         recovered = delivery.recover_stale(connection)
         return {**recovered, "enqueued": delivery.sweep_open(connection)}

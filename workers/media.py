@@ -8,10 +8,10 @@ https://developers.weixin.qq.com/doc/offiaccount/Asset_Management/Get_temporary_
 """
 from __future__ import annotations
 
-from backend.db import db
 from backend.media import store_bytes
 from backend.models import Attachment
 from workers.context import (
+    db_session,
     ensure_ready,
     event_scope,
     fail_without_retry,
@@ -65,7 +65,7 @@ def _check_image(data: bytes, mime: str) -> None:
 
 def download(attachment_id: int) -> str:
     settings = ensure_ready()
-    with db.connection_context(), event_scope(None):
+    with db_session(), event_scope(None):
         attachment = Attachment.get_or_none(Attachment.id == attachment_id)
         if attachment is None:
             log.info("attachment %s no longer exists; nothing to download", attachment_id)

@@ -8,6 +8,8 @@ Rows are never lost; at worst their notifications are a sweep late.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 import logging
 import time
@@ -23,6 +25,19 @@ STALE_AFTER = dt.timedelta(minutes=2)  # enqueued this long ago and still unproc
 MAX_ATTEMPTS = 10  # enqueues per row; a row past this is left for an operator (docs/workers.md)
 SWEEP_BATCH = 5000
 BREAKER_SECONDS = 5.0
+_captured: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("ejia_outbox_captured", default=None)
+
+
+@contextlib.contextmanager
+def capture():
+    """Collect the ids committed inside this block instead of enqueueing them: the outbox
+    job handles its own follow-ups (the route step of a new report) in the same job.
+    Whatever it does not finish stays unprocessed for the sweep — nothing is lost."""
+    token = _captured.set([])
+    try:
+        yield _captured.get()
+    finally:
+        _captured.reset(token)
 
 
 def enqueue_outbox(connection, ids: list[int]) -> None:
@@ -51,6 +66,10 @@ class Relay:
         self._down_until = 0.0
 
     def __call__(self, ids: list[int]) -> None:
+        captured = _captured.get()
+        if captured is not None:
+            captured.extend(ids)
+            return
         if time.monotonic() < self._down_until:
             log.info("outbox %s left for the sweep (Redis was unreachable moments ago)", ids)
             return

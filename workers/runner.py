@@ -17,6 +17,7 @@ from rq import SimpleWorker, Worker
 
 from backend.config import Settings
 from backend.redis_conn import connect
+from workers.context import keep_connection_open
 from workers.queues import ALL_QUEUES, queue
 
 
@@ -34,6 +35,9 @@ def build_worker(settings: Settings, connection=None, queues=ALL_QUEUES, cls=Non
 
 
 def run_worker(settings: Settings, burst: bool = False) -> int:
-    worker = build_worker(settings)
+    cls = worker_class()
+    if cls is SimpleWorker:
+        keep_connection_open(True)  # one database connection for the worker's life (context.py)
+    worker = build_worker(settings, cls=cls)
     worker.work(burst=burst, with_scheduler=True)
     return 0

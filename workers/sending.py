@@ -16,11 +16,11 @@ from __future__ import annotations
 from backend import clock
 from backend.config import Settings
 from backend.crypto import FieldCipher
-from backend.db import db
 from backend.models import Event, Notification, Resident, Staff
 from workers import channels, delivery
 from workers.audience import resident_delivery, sms_fallback
 from workers.context import (
+    db_session,
     ensure_ready,
     event_scope,
     fail_without_retry,
@@ -68,6 +68,12 @@ def send_sms(notification_id: int) -> str:
     return _run(notification_id, "sms", _send_sms)
 
 
+def send_now(notification_id: int, channel: str) -> str:
+    """The first attempt, made inside the outbox job that planned the row. A transient
+    failure does not fail that job: the row gets a send job with the RQ Retry schedule."""
+    return _run(notification_id, channel, SENDERS[channel], inline=True)
+
+
 # ---------------------------------------------------------------- senders
 def _send_template(settings, redis, row: Notification) -> dict:
     content = row.payload["content"]
@@ -103,6 +109,9 @@ def _send_sms(settings, redis, row: Notification) -> dict:
         text=content.get("text", ""), session=row.key))
 
 
+SENDERS = {"template": _send_template, "custom": _send_custom, "subscribe": _send_subscribe, "sms": _send_sms}
+
+
 def staff_phone(settings: Settings, recipient: str) -> str | None:
     kind, _, ident = recipient.partition(":")
     if kind != "staff":
@@ -114,9 +123,9 @@ def staff_phone(settings: Settings, recipient: str) -> str | None:
 
 
 # ---------------------------------------------------------------- the common path
-def _run(notification_id: int, channel: str, sender) -> str:
+def _run(notification_id: int, channel: str, sender, inline: bool = False) -> str:
     settings = ensure_ready()
-    with db.connection_context(), event_scope(None):
+    with db_session(), event_scope(None):
         row = Notification.get_or_none(Notification.id == notification_id)
         if row is None:
             log.info("notification %s no longer exists; nothing to send", notification_id)
@@ -139,7 +148,14 @@ def _run(notification_id: int, channel: str, sender) -> str:
         try:
             result = sender(settings, redis, row)
         except Exception as exc:  # noqa: BLE001 — classified below; unknown ones re-raised
-            return _failed(settings, redis, row, exc)
+            try:
+                return _failed(settings, redis, row, exc)
+            except SendFailed:
+                if not inline or row.status != "pending":
+                    raise
+                delivery.schedule_retry(redis, row)  # the outbox job is done; the send retries alone
+                log.info("%s: first attempt failed (%s); send job scheduled", row.key, exc)
+                return "retrying"
         delivery.mark_sent(row, result)
         log.info("%s sent", row.key)
         return "sent"

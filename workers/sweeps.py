@@ -13,11 +13,10 @@ from __future__ import annotations
 import datetime as dt
 
 from backend import clock
-from backend.db import db
 from backend.models import Area, Event, Staff
 from backend.services import sla_sweep as sla_service
 from workers import audience, delivery, messages
-from workers.context import ensure_ready, job_logger, redis_connection
+from workers.context import db_session, ensure_ready, job_logger, redis_connection
 
 log = job_logger("ejia.sweeps")
 OPEN = ("assigned", "processing")
@@ -26,13 +25,13 @@ REMIND_LOOKBACK = dt.timedelta(days=2)  # older unaccepted tasks were reminded (
 
 def sla_sweep() -> dict:
     ensure_ready()
-    with db.connection_context():
+    with db_session():
         return sla_service.sweep_sla()
 
 
 def sample_revisits() -> dict:
     ensure_ready()
-    with db.connection_context():
+    with db_session():
         counts = sla_service.sample_revisits()
         if any(counts.values()):
             log.info("revisits queued: %s", counts)
@@ -46,7 +45,7 @@ def remind_unaccepted() -> int:
     if minutes <= 0:
         return 0
     now = clock.now()
-    with db.connection_context():
+    with db_session():
         due = (Event.select().where((Event.status == "assigned") & Event.assigned_at.is_null(False)
                                     & (Event.assigned_at <= now - dt.timedelta(minutes=minutes))
                                     & (Event.assigned_at > now - REMIND_LOOKBACK))
@@ -99,7 +98,7 @@ def daily_digest(day: str | None = None) -> int:
     settings = ensure_ready()
     now = clock.now()
     report_day = dt.date.fromisoformat(day) if day else clock.to_local(now).date() - dt.timedelta(days=1)
-    with db.connection_context():
+    with db_session():
         heads = (Staff.select(Staff, Area).join(Area, on=(Staff.area == Area.id))
                  .where((Staff.role == "community_head") & (Staff.active == True)  # noqa: E712
                         & Staff.oa_openid.is_null(False) & (Area.level == "community"))

@@ -24,11 +24,10 @@ import time
 import requests
 
 from backend import clock
-from backend.db import db
 from backend.errors import DomainError
 from backend.models import DepartmentSubscription, Event, EventStep, OutboxMessage, WebhookDelivery
 from backend.services.subscriptions import check_webhook_url, matches
-from workers.context import ensure_ready, event_scope, fail_without_retry, job_logger, set_event
+from workers.context import db_session, ensure_ready, event_scope, fail_without_retry, job_logger, set_event
 from workers.queues import enqueue_once
 
 log = job_logger("ejia.webhooks")
@@ -91,7 +90,7 @@ def event_document(message: OutboxMessage, event: Event, step: EventStep | None)
 
 def deliver_webhook(subscription_id: int, outbox_id: int) -> str:
     ensure_ready()
-    with db.connection_context(), event_scope(None):
+    with db_session(), event_scope(None):
         subscription = DepartmentSubscription.get_or_none(DepartmentSubscription.id == subscription_id)
         message = OutboxMessage.get_or_none(OutboxMessage.id == outbox_id)
         if subscription is None or message is None:

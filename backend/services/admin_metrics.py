@@ -138,8 +138,6 @@ def aggregate(start: dt.datetime, end: dt.datetime, scope_path: str | None = Non
     )
     names = ("due", "closed", "closed_on_time", "closed_in_period", "reopened", "accepted",
              "accept_seconds", "resolved", "resolve_seconds", "quick_record_count")
-    for row in db.execute_sql(sql, params).fetchall():
-        add(row[:2], {name: _number(v) for name, v in zip(names, row[2:])})
 
     rating_sql = f"""
         SELECT e.area_path, e.category_id, COUNT(*), SUM(CASE WHEN r.score >= 4 THEN 1 ELSE 0 END)
@@ -147,8 +145,6 @@ def aggregate(start: dt.datetime, end: dt.datetime, scope_path: str | None = Non
         WHERE r.created_at >= {p} AND r.created_at < {p} AND e.quick_record = {p}{scope_sql}
         GROUP BY e.area_path, e.category_id
     """
-    for row in db.execute_sql(rating_sql, [s, e, False] + scope_params).fetchall():
-        add(row[:2], {"ratings": _number(row[2]), "satisfied_ratings": _number(row[3])})
 
     revisit_sql = f"""
         SELECT e.area_path, e.category_id, COUNT(*),
@@ -158,9 +154,34 @@ def aggregate(start: dt.datetime, end: dt.datetime, scope_path: str | None = Non
           AND v.done_at >= {p} AND v.done_at < {p} AND e.quick_record = {p}{scope_sql}
         GROUP BY e.area_path, e.category_id
     """
-    for row in db.execute_sql(revisit_sql, [s, e, False] + scope_params).fetchall():
+    main_rows, rating_rows, revisit_rows = _run_all([
+        (sql, params), (rating_sql, [s, e, False] + scope_params), (revisit_sql, [s, e, False] + scope_params)])
+    for row in main_rows:
+        add(row[:2], {name: _number(v) for name, v in zip(names, row[2:])})
+    for row in rating_rows:
+        add(row[:2], {"ratings": _number(row[2]), "satisfied_ratings": _number(row[3])})
+    for row in revisit_rows:
         add(row[:2], {"revisits": _number(row[2]), "satisfied_revisits": _number(row[3])})
     return out
+
+
+def _run_all(queries: list[tuple[str, list]]) -> list[list[tuple]]:
+    """Run independent read queries. On PostgreSQL, outside a transaction, each runs on its own
+    connection in a thread, so the page waits for the slowest query rather than their sum
+    (PostgreSQL uses the other cores); elsewhere — SQLite, or inside a transaction whose
+    uncommitted rows other connections could not see — one after the other."""
+    if not is_postgres() or db.in_transaction() or len(queries) < 2:
+        return [db.execute_sql(sql, params).fetchall() for sql, params in queries]
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run(query):
+        with db.connection_context():
+            return db.execute_sql(*query).fetchall()
+
+    with ThreadPoolExecutor(max_workers=len(queries) - 1, thread_name_prefix="metrics") as pool:
+        others = [pool.submit(run, query) for query in queries[1:]]
+        first = db.execute_sql(*queries[0]).fetchall()
+        return [first] + [future.result() for future in others]
 
 
 def _number(value):

@@ -1,33 +1,29 @@
 """Resident-side use cases the chat needs besides reporting: who the resident is, 关注这件.
 
-A resident is known by their official-account openid; the row is created on the first
-action that needs it (filing, following, rating). 关注这件 adds an ``EventFollower`` row
-instead of a duplicate report, so the resident hears about the original event's progress.
+A resident is known by their official-account openid; the callback records the row with
+every message (backend.services.residents), and this module only falls back to it.
+关注这件 adds an ``EventFollower`` row instead of a duplicate report, so the resident hears
+about the original event's progress (workers notify followers at closure).
 """
 from __future__ import annotations
-
-import peewee
 
 from backend.db import transaction
 from backend.errors import DomainError
 from backend.models import Event, EventFollower, Resident
 from backend.services.context import get_event
+from backend.services.residents import touch_resident
 from backend.workflow import OPEN_STATUSES
 
 
 def resident_for_openid(oa_openid: str) -> Resident:
-    """The resident behind an official-account openid, created once (safe under races)."""
+    """The resident behind an official-account openid (the callback has normally created it)."""
     oa_openid = (oa_openid or "").strip()
     if not oa_openid or len(oa_openid) > 64:
         raise DomainError("bad_openid", "无法识别您的微信身份")
     resident = Resident.get_or_none(Resident.oa_openid == oa_openid)
     if resident is not None:
         return resident
-    try:
-        with transaction():
-            return Resident.create(oa_openid=oa_openid)
-    except peewee.IntegrityError:
-        return Resident.get(Resident.oa_openid == oa_openid)
+    return touch_resident(oa_openid, opens_window=False)  # one writer of resident rows, race-safe
 
 
 def follow_event(ref, resident: Resident) -> Event:

@@ -10,15 +10,21 @@ the user *sent* opens. Follows, scans and menu clicks allow 3 customer messages 
 minute instead, and LOCATION / VIEW / template receipts allow none — so events create the
 Resident row but leave ``last_message_at`` alone, and workers never count on a window that
 is not there (they would get 45015).
+
+Every pushed message passes through here inside WeChat's 5-second budget, so the three
+statements are written out as SQL (the same text on SQLite and PostgreSQL, ``INSERT … ON
+CONFLICT``) instead of being built by peewee per call — building them cost more than
+running them (docs/benchmarks.md, "/wechat callback").
 """
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import peewee
 
 from backend import clock
-from backend.db import transaction
+from backend.db import db, transaction
 from backend.models import InboundMessage, Resident
 
 #: Stored in ``InboundMessage.reply`` when the answer was "nothing to say" (WeChat ``success``).
@@ -36,39 +42,63 @@ def touch_resident(openid: str, *, opens_window: bool = True, at: dt.datetime | 
     return Resident.get(Resident.oa_openid == openid)
 
 
-def _upsert_resident(openid: str, opens_window: bool, at: dt.datetime) -> None:
-    # One statement on both engines (INSERT … ON CONFLICT), so two first messages from one
-    # new openid arriving together cannot both try to create the row.
-    if opens_window:
-        query = Resident.insert(oa_openid=openid, last_message_at=at, created_at=at).on_conflict(
-            conflict_target=[Resident.oa_openid], update={Resident.last_message_at: at})
-    else:
-        query = Resident.insert(oa_openid=openid, created_at=at).on_conflict_ignore()
-    query.execute()
-
-
 def record_inbound(*, dedupe_key: str, openid: str, msg_type: str, event_type: str | None,
-                   payload: dict, opens_window: bool) -> InboundMessage | None:
-    """Store one pushed message and touch its sender; None when the key is already stored."""
+                   payload: dict, opens_window: bool) -> dt.datetime | None:
+    """Store one pushed message and touch its sender; returns when it was stored, or None
+    when the key is already stored (a retry)."""
     at = clock.now()
+    values = (dedupe_key, openid, msg_type, event_type, InboundMessage.payload.db_value(payload),
+              InboundMessage.created_at.db_value(at))
     try:
         with transaction():
-            row = InboundMessage.create(dedupe_key=dedupe_key, openid=openid, msg_type=msg_type,
-                                        event_type=event_type, payload=payload, created_at=at)
+            db.execute_sql(_sql(db.param)["insert_inbound"], values)
             _upsert_resident(openid, opens_window, at)
     except peewee.IntegrityError:
         if find_inbound(dedupe_key) is None:
             raise  # some other constraint: not a duplicate, let it surface
         return None
-    return row
+    return at
 
 
-def answer_inbound(inbound_id: int, reply: str | None) -> None:
+def answer_inbound(dedupe_key: str, reply: str | None) -> None:
     """Keep the reply given to a stored message (None → ``NO_REPLY``) for its retries."""
     with transaction():
-        (InboundMessage.update(reply=NO_REPLY if reply is None else reply)
-         .where(InboundMessage.id == inbound_id).execute())
+        db.execute_sql(_sql(db.param)["answer_inbound"], (NO_REPLY if reply is None else reply, dedupe_key))
 
 
 def find_inbound(dedupe_key: str) -> InboundMessage | None:
     return InboundMessage.get_or_none(InboundMessage.dedupe_key == dedupe_key)
+
+
+def _upsert_resident(openid: str, opens_window: bool, at: dt.datetime) -> None:
+    # One statement, so two first messages from one new openid cannot both create the row.
+    when = Resident.created_at.db_value(at)
+    if opens_window:
+        db.execute_sql(_sql(db.param)["touch_resident"], (openid, when, when))
+    else:
+        db.execute_sql(_sql(db.param)["ensure_resident"], (openid, when))
+
+
+@functools.cache
+def _sql(param: str) -> dict[str, str]:
+    """The statements for one placeholder style ('?' SQLite, '%s' psycopg2)."""
+    def table(model):
+        return f'"{model._meta.table_name}"'
+
+    def cols(model, *names):
+        return ", ".join(f'"{model._meta.fields[n].column_name}"' for n in names)
+
+    inbound = cols(InboundMessage, "dedupe_key", "openid", "msg_type", "event_type", "payload", "created_at")
+    key = cols(Resident, "oa_openid")
+    seen = cols(Resident, "last_message_at")
+    return {
+        "insert_inbound": f"INSERT INTO {table(InboundMessage)} ({inbound}) VALUES ({', '.join([param] * 6)})",
+        "answer_inbound": f"UPDATE {table(InboundMessage)} SET {cols(InboundMessage, 'reply')} = {param} "
+                          f"WHERE {cols(InboundMessage, 'dedupe_key')} = {param}",
+        "touch_resident": f"INSERT INTO {table(Resident)} ({key}, {seen}, {cols(Resident, 'created_at')}, "
+                          f"{cols(Resident, 'subscribe_opt_ins')}) VALUES ({param}, {param}, {param}, 0) "
+                          f"ON CONFLICT ({key}) DO UPDATE SET {seen} = excluded.{seen}",
+        "ensure_resident": f"INSERT INTO {table(Resident)} ({key}, {cols(Resident, 'created_at')}, "
+                           f"{cols(Resident, 'subscribe_opt_ins')}) VALUES ({param}, {param}, 0) "
+                           f"ON CONFLICT ({key}) DO NOTHING",
+    }

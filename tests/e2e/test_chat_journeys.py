@@ -157,6 +157,11 @@ def test_a_typed_address_is_matched_to_a_building(env, world, live_app):
     assert "金源第二网格" in user.send_text("金源社区三栋")
     event = Event.get(Event.number == number_in(user.send_text("确认")))
     assert event.grid_id == world.grid_b.id and event.lat == building.lat
+    other = live_app.user()
+    other.send_text("楼下垃圾好几天没人清了")
+    assert "金源社区 金源第一网格" in other.send_text("金源第一网格")  # a grid, no building: no point
+    event = Event.get(Event.number == number_in(other.send_text("1")))
+    assert event.grid_id == world.grid_a.id and event.lat is None
 
 
 def test_a_building_qr_scan_fills_building_and_unit(env, world, live_app):

@@ -23,7 +23,6 @@ from backend.models import (
 from backend.services import admin_areas
 from tests.factories import square
 from tests.integration.test_console_fixtures import (  # noqa: F401  (fixtures)
-    PASSWORD,
     console_app,
     cworld,
     logged_in,

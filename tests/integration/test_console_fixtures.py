@@ -6,6 +6,7 @@ Redis of the stack under test; every POST carries the CSRF token the way a brows
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -89,8 +90,13 @@ class ConsoleWorld:
     admin: Staff
 
 
+@functools.lru_cache(maxsize=1)
+def _password_hash() -> str:
+    return hash_password(PASSWORD)  # scrypt is slow on purpose: hash once per test session
+
+
 def give_login(staff: Staff, username: str) -> Staff:
-    staff.username, staff.password_hash = username, hash_password(PASSWORD)
+    staff.username, staff.password_hash = username, _password_hash()
     staff.save()
     return staff
 

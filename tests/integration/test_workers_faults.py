@@ -238,12 +238,12 @@ def test_orphaned_claims_are_never_sent_twice(env, world, sandbox, redis_conn):
     world.worker_a.save()
     world.worker_a2.active = False
     world.worker_a2.save()
-    resident = Resident.create()
-    report(resident, world.in_a)
-    for _ in range(2):  # in-process: submitted → route, route → the SMS row (its job waits in Redis)
-        pending = OutboxMessage.select().where(OutboxMessage.processed_at.is_null()).first()
-        jobs.process_outbox(pending.id)
-        db_reconnect()
+    event = report(Resident.create(), world.in_a)
+    jobs.route(event.id)  # in-process, step by step: route, then plan the SMS (its send job waits in Redis)
+    db_reconnect()
+    route_row = OutboxMessage.get(OutboxMessage.topic == "event.route")
+    assert jobs.notify(route_row.id) == 1
+    db_reconnect()
     [row] = Notification.select()
     assert delivery.claim(row)  # a worker took it … and died before marking it
     assert sending.send_sms(row.id) == "claimed"  # a second job does not touch a live claim

@@ -5,6 +5,7 @@ import pytest
 
 from wechat.dialog import texts
 from wechat.dialog.commands import FollowEvent, Result, SubmitReport
+from wechat.dialog.facts import PlaceFact
 from tests.unit.test_dialog_support import (
     CATALOGUE,
     CORRIDOR,
@@ -182,6 +183,31 @@ def test_typed_address_matching_one_building():
     chat.text("1")
     report = chat.submitted()[0]
     assert (report.lat, report.datum, report.address) == (PLACE_B.lat, "wgs84", "金源社区3号楼")
+
+
+def test_a_typed_grid_without_coordinates_is_submitted_to_that_grid_and_a_community_to_the_centre():
+    grid_only = PlaceFact(source="area", grid_id=6, grid_name="金源第二网格", community_name="金源社区")
+    chat = Chat()
+    chat.text("楼下垃圾好几天没人清了", suggestions=(GARBAGE,))
+    assert "地点：金源社区 金源第二网格" in chat.text("金源第二网格", address_matches=(grid_only,))
+    chat.text("1")
+    report = chat.submitted()[0]
+    assert (report.grid_id, report.lat, report.located) == (6, None, True)
+    community = PlaceFact(source="area", label="通北街道金源社区", community_name="金源社区")
+    chat = Chat()
+    chat.text("楼下垃圾好几天没人清了", suggestions=(GARBAGE,))
+    assert "网格由综治中心分派" in chat.text("金源社区", address_matches=(community,))
+    chat.results[SubmitReport] = Result.done(number="20261126-0011", grid_name=None)
+    assert texts.SUBMITTED_CENTRE_AREA in chat.text("1")
+    assert chat.submitted()[0].grid_id is None
+
+
+def test_a_location_never_sends_a_grid_id_the_backend_locates_the_point():
+    chat = Chat()
+    chat.text("楼下垃圾好几天没人清了", suggestions=(GARBAGE,))
+    chat.location(PLACE_A)
+    chat.text("1")
+    assert chat.submitted()[0].grid_id is None
 
 
 def test_ambiguous_address_is_answered_by_asking():

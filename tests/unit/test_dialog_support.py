@@ -179,3 +179,18 @@ def test_replies_are_kept_under_the_passive_reply_limit():
     fitted = texts.fit(long)
     assert len(fitted.encode()) <= texts.MAX_REPLY_BYTES and fitted.endswith("…")
     assert texts.fit("短") == "短" and texts.fit(None) is None
+
+
+def test_the_engine_never_mutates_the_state_it_is_given():
+    import copy
+
+    chat = Chat()
+    chat.text("楼下垃圾好几天没人清了", suggestions=(GARBAGE,))
+    for kind, fields, facts in [("text", {"text": "帮助"}, {}), ("text", {"text": "进度"}, {}),
+                                ("location", {"lat": 1.0, "lng": 2.0}, {"message_place": PLACE_A}),
+                                ("image", {"media_id": "m"}, {})]:
+        given = chat.state
+        snapshot = copy.deepcopy(given)
+        msg = Incoming(openid="o", kind=kind, create_time=1, msg_id=1, **fields)
+        engine.handle(given, msg, Facts(now=NOW + 10, **facts))
+        assert given == snapshot

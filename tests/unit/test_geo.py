@@ -121,7 +121,8 @@ def test_inside_outside_edge_and_vertex(two_by_two, reverse):
 
 
 def test_non_finite_and_empty():
-    assert GridIndex([]).locate(LAT0, LNG0) is None
+    empty = GridIndex([])
+    assert len(empty) == 0 and empty.locate(LAT0, LNG0) is None
     index = GridIndex([(1, square(0, 0))])
     assert len(index) == 1
     assert index.locate(math.nan, LNG0) is None

@@ -20,6 +20,7 @@ class SubmitReport:
     datum: str = "wgs84"
     address: str | None = None
     building_unit_id: int | None = None
+    grid_id: int | None = None  # a grid named without coordinates (a typed grid, a building without a point)
     located: bool = False  # the resident confirmed the echoed place
     wechat_media_ids: tuple = ()  # photos and voice notes, fetched later by the media job
 

@@ -93,7 +93,7 @@ def handle(state: State, msg: Incoming, facts: Facts) -> Outcome:
         turn.intent = parse(turn.text)
     outcome = _event(state, turn) if msg.kind == "event" else _message(state, turn)
     if not outcome.state.idle:
-        outcome.state.updated_at = facts.now
+        outcome.state = outcome.state.copy(updated_at=facts.now)  # never mutate the caller's state
     if notices and (outcome.reply is not None or outcome.commands):
         outcome.reply = texts.join(*notices, outcome.reply)
     outcome.reply = texts.fit(outcome.reply)

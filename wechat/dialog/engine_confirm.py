@@ -65,6 +65,7 @@ def _submit(state: State):
         lat=place.lat if place else None, lng=place.lng if place else None,
         datum=place.datum if place else "wgs84", address=(place.label or None) if place else None,
         building_unit_id=place.building_unit_id if place else None, located=place is not None,
+        grid_id=place.grid_id if place and place.lat is None and not place.building_unit_id else None,
         wechat_media_ids=tuple(draft.get("photos") or ()) + tuple(draft.get("voices") or ()),
     )
     return state.copy(step="submitting"), None, [command]

@@ -52,7 +52,8 @@ class Executor:
         result = events.submit_event(events.Submission(
             description=cmd.description, reporter=resident_actor(resident), source="wechat",
             category_code=cmd.category_code, lat=cmd.lat, lng=cmd.lng, datum=cmd.datum, address=cmd.address,
-            building_unit_id=cmd.building_unit_id, location_confirmed=cmd.located, client_key=cmd.client_key,
+            building_unit_id=cmd.building_unit_id, grid_id=cmd.grid_id, location_confirmed=cmd.located,
+            client_key=cmd.client_key,
             wechat_media_ids=list(cmd.wechat_media_ids),
         ))
         event = result.event

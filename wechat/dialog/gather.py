@@ -173,8 +173,6 @@ def _building_place(building: Building, unit: BuildingUnit | None, settings, sou
     grid = Area.get_or_none(Area.id == building.area_id)
     grid_name, community = _areas_of(grid)
     label = (building.address or building.name) + (f" {unit.name}" if unit else "")
-    if unit is None and building.lat is None:
-        unit = building.units.order_by(BuildingUnit.id).first()  # the backend then takes the building's grid
     lat = building.lat if lat_for_submit and unit is None else None
     lng = building.lng if lat_for_submit and unit is None else None
     return PlaceFact(source=source, label=label[:40], grid_id=grid.id if grid else None, grid_name=grid_name,
@@ -193,8 +191,9 @@ def scanned_place(scanned: str | None, settings) -> PlaceFact | None:
 def address_matches(text: str, settings) -> tuple:
     """Buildings and areas the text may name (the shared matcher), as places to confirm or choose.
 
-    One clear winner → one place; several → numbered choices; an area without a building →
-    a place without coordinates, which the centre assigns to a grid (as Open311 does).
+    One clear winner → one place; several → numbered choices. A grid named without a building
+    is a place without coordinates that still routes to that grid; a community (or anything
+    above a grid) goes to the centre, which places it (as Open311 does).
     """
     if len(text) > 60:
         return ()
@@ -218,9 +217,11 @@ def address_matches(text: str, settings) -> tuple:
             area = Area.get_or_none(Area.id == cand.id)
             if area is None:
                 continue
-            community = area.name if area.level == "community" else None
-            if area.level == "grid" and area.parent_id:
-                parent = Area.get_or_none(Area.id == area.parent_id)
-                community = parent.name if parent is not None else None
-            places.append(PlaceFact(source="area", label=cand.label[-20:], community_name=community))
+            if area.level == "grid":  # a grid named without coordinates: the event goes to it
+                grid_name, community = _areas_of(area)
+                places.append(PlaceFact(source="area", grid_id=area.id, grid_name=grid_name,
+                                        community_name=community))
+            else:  # a community or above: the centre places it in a grid
+                places.append(PlaceFact(source="area", label=cand.label[-20:],
+                                        community_name=area.name if area.level == "community" else None))
     return tuple(places)
