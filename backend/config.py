@@ -78,6 +78,7 @@ class Settings:
     wechat_location_datum: str = "gcj02"
     wechat_timestamp_window: int = 300
     public_base_url: str = "http://127.0.0.1:8000"  # printed in QR codes and template-message links
+    console_tile_url: str = ""  # optional map tiles for the console, e.g. an intranet tile server
     mp_app_id: str = ""
     mp_app_secret: str = ""
     sms_provider: str = "console"
@@ -120,6 +121,7 @@ _ENV_MAP = {
     "WECHAT_LOCATION_DATUM": ("wechat_location_datum", str),
     "WECHAT_TIMESTAMP_WINDOW": ("wechat_timestamp_window", int),
     "PUBLIC_BASE_URL": ("public_base_url", str),
+    "CONSOLE_TILE_URL": ("console_tile_url", str),
     "MP_APP_ID": ("mp_app_id", str),
     "MP_APP_SECRET": ("mp_app_secret", str),
     "SMS_PROVIDER": ("sms_provider", str),

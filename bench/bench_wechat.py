@@ -185,9 +185,9 @@ def start_gunicorn(app_spec: str, env: dict, threads: int) -> tuple[subprocess.P
     import urllib.request
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", "2", "--worker-class", "gthread",
-                             "--threads", str(threads), "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
-                             app_spec], cwd=ROOT, env=env)
+    worker = ["--worker-class", "gthread", "--threads", str(threads)] if threads > 0 else ["--worker-class", "sync"]
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", "2", *worker,
+                             "--bind", f"127.0.0.1:{port}", "--log-level", "warning", app_spec], cwd=ROOT, env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -239,7 +239,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per round and handler")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=6, help="load-generator processes (connections)")
-    parser.add_argument("--threads", type=int, default=4, help="gthread threads per gunicorn worker")
+    parser.add_argument("--threads", type=int, default=4,
+                        help="gthread threads per gunicorn worker (0: sync workers, no keep-alive)")
     parser.add_argument("--with-dialog", action="store_true",
                         help="measure wechat.dialog too (default: its fixed-reply stand-in)")
     parser.add_argument("--database-url", default="",

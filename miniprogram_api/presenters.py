@@ -12,7 +12,7 @@ from backend.models.events import STATUS_NAMES
 from backend.services import queries
 from backend.services.context import event_view, places_for
 from backend.workflow import LEVEL_NAMES
-from miniprogram_api.places import load_areas, place_for_path
+from miniprogram_api.places import load_areas, path_ids, place_for_path
 from miniprogram_api.schemas import (
     CategoryRef,
     EventDetailOut,
@@ -30,8 +30,8 @@ STAFF_ACTIONS = ("accept", "return", "escalate", "dispatch", "resolve", "verify"
 RESIDENT_ACTIONS = ("withdraw", "rate")
 
 
-class Book:
-    """Rows shared by a page of events, loaded once."""
+class TaskBook:
+    """What a task list shows besides the event rows: categories and place names (2 queries)."""
 
     def __init__(self, events: list[Event]):
         self.categories = {c.id: c for c in Category.select().where(
@@ -39,6 +39,13 @@ class Book:
         paths = [e.area_path for e in events]
         paths += [f"/{e.holder_area_id}/" for e in events if e.holder_area_id]
         self.areas = load_areas(paths)
+
+
+class Book(TaskBook):
+    """Rows shared by a page of events, loaded once."""
+
+    def __init__(self, events: list[Event]):
+        super().__init__(events)
         self.staff = {s.id: s for s in Staff.select().where(
             Staff.id.in_(sorted({e.holder_staff_id for e in events if e.holder_staff_id}) or [0]))}
         self.departments = {d.id: d for d in Department.select().where(
@@ -145,12 +152,12 @@ def nearby_out(events: list[Event]) -> list[NearbyOut]:
                       created_at=clock.iso(e.created_at)) for e in events]
 
 
-def task_out(event: Event, view: str, book: Book) -> TaskOut:
+def task_out(event: Event, view: str, book: TaskBook) -> TaskOut:
     due = {"todo": event.accept_due_at, "doing": event.resolve_due_at if event.status == "processing"
            else event.verify_due_at}.get(view)
-    place = place_for_path(event.area_path, book.areas)
+    names = [book.areas[i].name for i in path_ids(event.area_path) if i in book.areas]
     summary = event.description if len(event.description) <= 60 else event.description[:59] + "…"
     return TaskOut(number=event.number, status=event.status, status_name=STATUS_NAMES[event.status],
                    category=category_ref(book.categories.get(event.category_id)), summary=summary,
-                   place_label=place.label if place else None, due_at=clock.iso(due), sla_level=event.sla_level,
+                   place_label=" ".join(names) or None, due_at=clock.iso(due), sla_level=event.sla_level,
                    urgent=event.urgent, created_at=clock.iso(event.created_at))

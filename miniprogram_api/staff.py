@@ -27,7 +27,7 @@ ACTION_PATH_SCHEMA = {"type": "string", "enum": list(presenters.STAFF_ACTIONS)}
 def tasks(call: Call):
     q = call.query
     page = queries.staff_tasks(call.principal.staff, q.view, q.page, q.page_size)
-    book = presenters.Book(page.items)
+    book = presenters.TaskBook(page.items)
     return TaskPage(view=q.view, items=[presenters.task_out(e, q.view, book) for e in page.items],
                     total=page.total, page=page.page, page_size=page.page_size)
 

@@ -2,12 +2,11 @@
 
 WeChat re-delivers a push it got no answer to within 5 s — up to three more times, ~5 s
 apart — and the dialog must act once. ``receive`` claims the message's dedupe key in Redis
-(``SET NX``), so concurrent copies skip the database write, then stores the message
-(``InboundMessage``, unique on the same key: the durable claim, taken *before* the dialog
-acts), computes the reply and keeps it on that row. A copy that finds either claim waits
-up to ``WAIT_SECONDS`` for the stored reply and answers with it. When Redis is unreachable
-the unique key alone de-duplicates; when Redis forgot a key (restart, expiry) the unique key
-still does.
+(``SET NX``), lets the dialog answer, then stores message and reply in one transaction
+(``InboundMessage``, unique on the same key). A copy that finds the claim — or the stored
+row, which Redis may not know about after a restart — waits up to ``WAIT_SECONDS`` for the
+stored reply and answers with it. When Redis is unreachable the unique key is the claim:
+the row is stored first, the dialog acts, the reply is added.
 
 XML is parsed once, by defusedxml with DTDs, entities and external references refused; the
 resulting tree is handed to wechatpy's message classes in the shape xmltodict would give
@@ -29,6 +28,7 @@ from wechatpy.events import EVENT_TYPES
 from wechatpy.messages import MESSAGE_TYPES, UnknownMessage
 
 from backend.services import residents
+from backend.services.residents import NO_REPLY
 from wechat.messages import Incoming, from_wechatpy
 
 log = logging.getLogger("ejia.wechat.inbound")
@@ -137,24 +137,43 @@ def _wechatpy_message(message: dict):
 
 def receive(parsed: Parsed, redis, respond: Callable[[], str | None]) -> Answer:
     """Store ``parsed`` once and answer it once; copies get the first answer."""
-    incoming = parsed.incoming
+    key = parsed.incoming.dedupe_key
     try:
-        claimed = redis.set(KEY_PREFIX + incoming.dedupe_key, b"1", nx=True, ex=CLAIM_TTL)
+        claimed = redis.set(KEY_PREFIX + key, b"1", nx=True, ex=CLAIM_TTL)
     except RedisError as exc:
-        log.warning("Redis unavailable (%s); de-duplicating %s through the database", exc, incoming.dedupe_key)
-        claimed = True
-    if claimed:
-        payload = incoming.to_dict()
-        if incoming.kind == "unknown":
-            payload["raw"] = parsed.raw
-        received_at = residents.record_inbound(
-            dedupe_key=incoming.dedupe_key, openid=incoming.openid, msg_type=parsed.msg_type,
-            event_type=incoming.event, payload=payload, opens_window=incoming.kind in MESSAGE_KINDS)
-        if received_at is not None:
-            reply = respond()
-            residents.answer_inbound(incoming.dedupe_key, reply)
-            return Answer(reply, _epoch(received_at), repeated=False)
-    return _await_answer(incoming.dedupe_key)
+        log.warning("Redis unavailable (%s); de-duplicating %s through the database", exc, key)
+        return _receive_without_redis(parsed, respond)
+    # The row check covers what Redis cannot know: a copy answered while Redis was away or
+    # before it lost its keys (restart, failover).
+    if not claimed or residents.inbound_stored(key):
+        return _await_answer(key)
+    reply = respond()
+    received_at = _record(parsed, NO_REPLY if reply is None else reply)
+    if received_at is None:  # a copy went through the database path at this very moment
+        log.error("%s was acted on twice: Redis claim lost while a copy was being answered", key)
+        return _await_answer(key)
+    return Answer(reply, _epoch(received_at), repeated=False)
+
+
+def _receive_without_redis(parsed: Parsed, respond: Callable[[], str | None]) -> Answer:
+    """The row is the claim: stored first (reply pending), answered after the dialog acted."""
+    key = parsed.incoming.dedupe_key
+    received_at = _record(parsed, None)
+    if received_at is None:
+        return _await_answer(key)
+    reply = respond()
+    residents.answer_inbound(key, reply)
+    return Answer(reply, _epoch(received_at), repeated=False)
+
+
+def _record(parsed: Parsed, reply: str | None):
+    incoming = parsed.incoming
+    payload = incoming.to_dict()
+    if incoming.kind == "unknown":
+        payload["raw"] = parsed.raw
+    return residents.record_inbound(
+        dedupe_key=incoming.dedupe_key, openid=incoming.openid, msg_type=parsed.msg_type,
+        event_type=incoming.event, payload=payload, opens_window=incoming.kind in MESSAGE_KINDS, reply=reply)
 
 
 def _await_answer(dedupe_key: str) -> Answer:
@@ -163,7 +182,7 @@ def _await_answer(dedupe_key: str) -> Answer:
     while True:
         row = residents.find_inbound(dedupe_key)
         if row is not None and row.reply is not None:
-            reply = None if row.reply == residents.NO_REPLY else row.reply
+            reply = None if row.reply == NO_REPLY else row.reply
             return Answer(reply, _epoch(row.created_at), repeated=True)
         if time.monotonic() >= deadline:
             log.warning("no stored reply for %s after %.0f s; answering success", dedupe_key, WAIT_SECONDS)

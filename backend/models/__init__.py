@@ -23,12 +23,13 @@ from backend.models.messaging import (
     WebhookDelivery,
 )
 from backend.models.people import ROLES, Resident, Staff
+from backend.models.rollups import MetricMonth, MetricMonthState
 
 ALL_MODELS = [
     Area, Department, Staff, Resident, Category, Building, BuildingUnit, Room, Person, AuditLog,
     EventCounter, Event, EventStep, Media, Attachment, EventFollower, Rating, Revisit,
     OutboxMessage, Notification, InboundMessage, DepartmentSubscription, WebhookDelivery,
-    HolidayOverride, ApiKey, AppFeedback,
+    HolidayOverride, ApiKey, AppFeedback, MetricMonth, MetricMonthState,
 ]
 
 __all__ = [m.__name__ for m in ALL_MODELS] + ["ALL_MODELS", "LEVELS", "ROLES", "STATUSES", "STATUS_NAMES"]

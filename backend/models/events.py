@@ -62,15 +62,15 @@ class Event(BaseModel):
     quick_record = peewee.BooleanField(default=False)  # 即报即办: shown apart, never rewarded
     suggested_grid = peewee.ForeignKeyField(Area, null=True)  # named by a 退回
     accept_due_at = peewee.DateTimeField(null=True)
-    resolve_due_at = peewee.DateTimeField(null=True)
+    resolve_due_at = peewee.DateTimeField(null=True, index=True)
     verify_due_at = peewee.DateTimeField(null=True)
     sla_level = peewee.CharField(max_length=8, default="ok")  # ok / yellow / red
     escalated_overdue_at = peewee.DateTimeField(null=True)
     reopen_count = peewee.IntegerField(default=0)
     created_at = peewee.DateTimeField(default=utcnow, index=True)
     assigned_at = peewee.DateTimeField(null=True)
-    accepted_at = peewee.DateTimeField(null=True)
-    resolved_at = peewee.DateTimeField(null=True)
+    accepted_at = peewee.DateTimeField(null=True, index=True)
+    resolved_at = peewee.DateTimeField(null=True, index=True)
     closed_at = peewee.DateTimeField(null=True, index=True)
     updated_at = peewee.DateTimeField(default=utcnow)
 
@@ -138,7 +138,7 @@ class Rating(BaseModel):
     resident = peewee.ForeignKeyField(Resident, null=True)
     score = peewee.IntegerField()
     comment = peewee.TextField(null=True)
-    created_at = peewee.DateTimeField(default=utcnow)
+    created_at = peewee.DateTimeField(default=utcnow, index=True)
 
 
 class Revisit(BaseModel):
@@ -151,7 +151,7 @@ class Revisit(BaseModel):
     note = peewee.TextField(null=True)
     operator = peewee.ForeignKeyField(Staff, null=True)
     created_at = peewee.DateTimeField(default=utcnow)
-    done_at = peewee.DateTimeField(null=True)
+    done_at = peewee.DateTimeField(null=True, index=True)
 
     class Meta:
         indexes = ((("event", "reason"), True),)

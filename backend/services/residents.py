@@ -11,7 +11,7 @@ minute instead, and LOCATION / VIEW / template receipts allow none — so events
 Resident row but leave ``last_message_at`` alone, and workers never count on a window that
 is not there (they would get 45015).
 
-Every pushed message passes through here inside WeChat's 5-second budget, so the three
+Every pushed message passes through here inside WeChat's 5-second budget, so these
 statements are written out as SQL (the same text on SQLite and PostgreSQL, ``INSERT … ON
 CONFLICT``) instead of being built by peewee per call — building them cost more than
 running them (docs/benchmarks.md, "/wechat callback").
@@ -43,11 +43,14 @@ def touch_resident(openid: str, *, opens_window: bool = True, at: dt.datetime | 
 
 
 def record_inbound(*, dedupe_key: str, openid: str, msg_type: str, event_type: str | None,
-                   payload: dict, opens_window: bool) -> dt.datetime | None:
+                   payload: dict, opens_window: bool, reply: str | None = None) -> dt.datetime | None:
     """Store one pushed message and touch its sender; returns when it was stored, or None
-    when the key is already stored (a retry)."""
+    when the key is already stored (a retry).
+
+    ``reply``: the answer already given (``NO_REPLY`` for none), or None while it is pending.
+    """
     at = clock.now()
-    values = (dedupe_key, openid, msg_type, event_type, InboundMessage.payload.db_value(payload),
+    values = (dedupe_key, openid, msg_type, event_type, InboundMessage.payload.db_value(payload), reply,
               InboundMessage.created_at.db_value(at))
     try:
         with transaction():
@@ -70,6 +73,10 @@ def find_inbound(dedupe_key: str) -> InboundMessage | None:
     return InboundMessage.get_or_none(InboundMessage.dedupe_key == dedupe_key)
 
 
+def inbound_stored(dedupe_key: str) -> bool:
+    return db.execute_sql(_sql(db.param)["inbound_stored"], (dedupe_key,)).fetchone() is not None
+
+
 def _upsert_resident(openid: str, opens_window: bool, at: dt.datetime) -> None:
     # One statement, so two first messages from one new openid cannot both create the row.
     when = Resident.created_at.db_value(at)
@@ -88,11 +95,13 @@ def _sql(param: str) -> dict[str, str]:
     def cols(model, *names):
         return ", ".join(f'"{model._meta.fields[n].column_name}"' for n in names)
 
-    inbound = cols(InboundMessage, "dedupe_key", "openid", "msg_type", "event_type", "payload", "created_at")
+    inbound = cols(InboundMessage, "dedupe_key", "openid", "msg_type", "event_type", "payload", "reply",
+                   "created_at")
     key = cols(Resident, "oa_openid")
     seen = cols(Resident, "last_message_at")
     return {
-        "insert_inbound": f"INSERT INTO {table(InboundMessage)} ({inbound}) VALUES ({', '.join([param] * 6)})",
+        "insert_inbound": f"INSERT INTO {table(InboundMessage)} ({inbound}) VALUES ({', '.join([param] * 7)})",
+        "inbound_stored": f"SELECT 1 FROM {table(InboundMessage)} WHERE {cols(InboundMessage, 'dedupe_key')} = {param}",
         "answer_inbound": f"UPDATE {table(InboundMessage)} SET {cols(InboundMessage, 'reply')} = {param} "
                           f"WHERE {cols(InboundMessage, 'dedupe_key')} = {param}",
         "touch_resident": f"INSERT INTO {table(Resident)} ({key}, {seen}, {cols(Resident, 'created_at')}, "

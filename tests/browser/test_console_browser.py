@@ -12,11 +12,16 @@ from backend import clock, metrics
 from backend.models import Area, Department, Event
 from tests.integration.test_console_fixtures import PASSWORD, make_console_world
 
+SLOW_MS = 90_000  # a 2-core CI box running other suites can be very slow to run scripts
+
 
 def watch_requests(page, base_url):
-    """Every request the page makes; the console must never reach beyond our own server."""
+    """Every request the page makes; the console must never reach beyond our own server.
+    Script errors and failed responses are printed, so a timeout says what went wrong."""
     seen = []
     page.on("request", lambda request: seen.append(request.url))
+    page.on("pageerror", lambda error: print("page error:", error))
+    page.on("response", lambda r: print("HTTP", r.status, r.url) if r.status >= 400 else None)
     return lambda: [url for url in seen if not url.startswith(base_url) and not url.startswith("data:")]
 
 
@@ -41,11 +46,11 @@ def test_log_in_dispatch_and_watch_the_event_move(page, live_app, screenshot):
     assert row.locator("select[name=department_id]").input_value() == str(world.dept.id)  # preselected 城管办
     screenshot("console-queue")
     row.locator("button", has_text="派遣").click()
-    page.wait_for_selector(f"#row-{event.number}.dispatched")
+    page.wait_for_selector(f"#row-{event.number}.dispatched", timeout=SLOW_MS)
     assert "已派遣至 城管办" in page.locator(f"#row-{event.number}").inner_text()
     screenshot("console-dispatched")
     page.click(f"text={event.number}")
-    page.wait_for_selector("#trajectory")
+    page.wait_for_selector("#trajectory", timeout=SLOW_MS)
     assert page.locator("#holder").inner_text() == "城管办"
     steps = page.locator("#trajectory li").all_inner_texts()
     assert "派遣" in steps[-1] and "待受理" in steps[-1]
@@ -68,7 +73,7 @@ def test_metrics_page_shows_the_right_numbers(page, live_app, screenshot):
     with clock.frozen(NOW):
         log_in(page, live_app.url, "city")
         page.goto(f"{live_app.url}/console/metrics?area_id={world.district.id}&from=2025-04-01&to=2025-04-30")
-        page.wait_for_selector("body[data-charts-ready='1']")
+        page.wait_for_selector("body[data-charts-ready='1']", timeout=SLOW_MS)
     assert page.locator("#total-due").inner_text() == str(total["due"])
     assert page.locator("#total-close-rate").inner_text() == metrics.format_rate(total["close_rate"])
     assert page.locator("#total-on-time-rate").inner_text() == metrics.format_rate(total["on_time_rate"])
@@ -94,7 +99,7 @@ def test_map_shows_the_seeded_grids(page, live_app, screenshot):
     outside = watch_requests(page, live_app.url)
     log_in(page, live_app.url, "centre-350602003", DEMO_PASSWORD)
     page.goto(f"{live_app.url}/console/map")
-    page.wait_for_selector("#big-map[data-ready='1']")
+    page.wait_for_selector("#big-map[data-ready='1']", timeout=SLOW_MS)
     assert expected == 8  # 2 communities × (1 + 3 grids) in 通北街道
     assert page.locator("path[data-area-code]").count() == expected
     assert page.locator(f"path[data-area-code='{grid.code}']").count() == 1
@@ -118,18 +123,20 @@ def test_geojson_import_reports_a_bad_feature(page, live_app, screenshot, tmp_pa
     ]}
     path = tmp_path / "grids.geojson"
     path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    outside = watch_requests(page, live_app.url)
     log_in(page, live_app.url, "admin")
     page.goto(f"{live_app.url}/console/admin/areas")
     page.set_input_files("#area-import-form input[type=file]", str(path))
     page.select_option("#area-import-form select[name=parent_id]", str(world.community.id))
     page.click("#area-import-form button[type=submit]")
-    page.wait_for_selector("#rejects")
+    page.wait_for_selector("#rejects", timeout=SLOW_MS)
     assert page.locator("#area-job-progress").get_attribute("value") == "100"
     rejects = page.locator("#rejects tbody tr").all_inner_texts()
     assert len(rejects) == 1 and "画错的网格" in rejects[0] and "自相交" in rejects[0]
     screenshot("console-import-report")
     page.click("#commit-import")
-    page.wait_for_selector(".flash.ok")
+    page.wait_for_selector(".flash.ok", timeout=SLOW_MS)
     assert "新增 1 个" in page.locator(".flash.ok").inner_text()
     assert Area.get(Area.code == "350602001001003").parent_id == world.community.id
     assert not Area.select().where(Area.code == "350602001001004").exists()
+    assert outside() == []

@@ -229,3 +229,16 @@ def test_deadlines_follow_the_working_calendar(world, resident):
         event = submit(resident, world.in_a, category_code="0201", description="邻居吵架").event
     # The 5th working day after Fri 10-09 is 10-15 (10-10 Sat, 10-12, 10-13, 10-14, 10-15): due 16:00 local.
     assert event.resolve_due_at == dt.datetime(2026, 10, 15, 8, 0)
+
+
+def test_nearby_open_event_of_the_same_category_is_offered_nearest_first(world, resident):
+    first = submit(resident, world.in_a, category_code="0101").event
+    far = submit(resident, (world.in_a[0] + 0.0005, world.in_a[1]), category_code="0101").event  # ~55 m
+    other_kind = submit(resident, world.in_a, category_code="0201", description="吵架").event
+    result = submit(resident, world.in_a, category_code="0101")
+    assert [e.id for e in result.nearby] == [first.id, far.id]
+    assert result.nearby[0].distance_m < 1 < result.nearby[1].distance_m <= 100
+    assert other_kind.id not in [e.id for e in result.nearby]
+    # Closed events are not offered.
+    Event.update(status="closed").where(Event.id == first.id).execute()
+    assert [e.id for e in submit(resident, world.in_a, category_code="0101").nearby] == [result.event.id, far.id]
