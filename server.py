@@ -199,6 +199,13 @@ e家 is running (Ctrl-C stops everything):
     return 0
 
 
+def cmd_staff_bind_qr(args) -> int:
+    from wechat.cli import cmd_staff_bind_qr as bind_qr
+
+    bootstrap()
+    return bind_qr(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m server", description="e家 — 网格事件上报与处置")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -226,6 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_seed)
     p = sub.add_parser("migrate", help="apply numbered migrations")
     p.set_defaults(func=cmd_migrate)
+    p = sub.add_parser("staff", help="staff accounts")
+    staff_sub = p.add_subparsers(dest="staff_command", required=True)
+    p = staff_sub.add_parser("bind-qr", help="print a one-time QR (JSON) that binds a staff member's WeChat")
+    p.add_argument("staff_id", type=int)
+    p.add_argument("--expire-seconds", type=int, default=600)
+    p.set_defaults(func=cmd_staff_bind_qr)
     return parser
 
 

@@ -13,7 +13,7 @@ from backend.services import queries
 from backend.services.context import event_view, places_for
 from backend.workflow import LEVEL_NAMES
 from miniprogram_api.places import load_areas, path_ids, place_for_path
-from miniprogram_api.schemas import (
+from miniprogram_api.event_schemas import (
     CategoryRef,
     EventDetailOut,
     EventOut,

@@ -13,26 +13,28 @@ from miniprogram_api.api import Api, Call
 from miniprogram_api.errors import ApiError
 from miniprogram_api.media import check_own_uploads
 from miniprogram_api.places import locate_grid, place_for_path, to_wgs84_checked
+from miniprogram_api.event_schemas import (
+    CreateEventIn,
+    CreatedEventOut,
+    EventDetailOut,
+    EventPage,
+    RateIn,
+    WithdrawIn,
+)
 from miniprogram_api.schemas import (
     BuildingOut,
     BuildingQuery,
     CategoriesOut,
     CategoriesQuery,
     CategoryNode,
-    CreatedEventOut,
-    CreateEventIn,
-    EventDetailOut,
-    EventPage,
     FeedbackIn,
     FeedbackOut,
     FeedbackPage,
     LocateOut,
     LocateQuery,
     PageQuery,
-    RateIn,
     Suggestion,
     UnitRef,
-    WithdrawIn,
 )
 
 api = Api()

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from backend import clock
+from backend.models import BuildingUnit
 from backend.models.buildings import PERSON_KINDS
 from backend.services import roster
 from miniprogram_api.api import Api, Call
@@ -144,7 +145,7 @@ def buildings(call: Call):
     q = call.query
     page = roster.list_buildings(call.principal.staff, q.page, q.page_size, q.name)
     items = [RosterBuildingOut(id=b.id, name=b.name, address=b.address, grid=area_ref(b.area),
-                               units=[UnitRef(id=u.id, name=u.name) for u in b.units.order_by("name")])
+                               units=[UnitRef(id=u.id, name=u.name) for u in b.units.order_by(BuildingUnit.name, BuildingUnit.id)])
              for b in page.items]
     return RosterBuildingPage(items=items, total=page.total, page=page.page, page_size=page.page_size)
 

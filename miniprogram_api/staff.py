@@ -14,7 +14,13 @@ from miniprogram_api.api import Api, Call
 from miniprogram_api.errors import ApiError
 from miniprogram_api.media import check_own_uploads
 from miniprogram_api.residents import client_key_for, coordinates, visible_event
-from miniprogram_api.schemas import ActionIn, EventDetailOut, QuickRecordIn, TaskPage, TasksQuery
+from miniprogram_api.event_schemas import (
+    ActionIn,
+    EventDetailOut,
+    QuickRecordIn,
+    TaskPage,
+    TasksQuery,
+)
 
 api = Api()
 
