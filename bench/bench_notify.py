@@ -228,8 +228,8 @@ def run(settings, redis, worker, args) -> int:
     print(histogram(latencies))
 
     span = max(sent[n] for n in sent) - min(accepted.values())
-    print(f"  worker capacity on this run: {len(sent) / span:.1f} reports/s "
-          f"({1000 * span / len(sent):.1f} ms of wall time per report, submitter and sandbox on the same CPUs)")
+    print(f"  throughput: {len(sent) / span:.1f} reports/s notified "
+          f"(first accepted → last sent; submitter, worker and sandbox share the CPUs)")
 
     # keep the worker busy until it has run --jobs jobs, then read its resident set: the
     # remaining jobs re-plan notifications for the route rows (idempotent notify jobs)

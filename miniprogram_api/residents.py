@@ -1,7 +1,7 @@
 """Resident endpoints: categories, locate, building QR, report, my events, withdraw, rate, feedback."""
 from __future__ import annotations
 
-from backend import taxonomy
+from backend import clock, taxonomy
 from backend.errors import NotFound
 from backend.models import Category
 from backend.qr import unit_for_scan
@@ -178,8 +178,6 @@ def _owner(principal) -> dict:
 
 
 def feedback_out(row) -> FeedbackOut:
-    from backend import clock
-
     return FeedbackOut(id=row.id, content=row.content, status=row.status,
                        status_name=feedback.STATUS_NAMES.get(row.status, row.status), reply=row.reply,
                        created_at=clock.iso(row.created_at), updated_at=clock.iso(row.updated_at))

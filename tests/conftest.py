@@ -27,12 +27,13 @@ REAL_REDIS_URL = os.environ.get("EJIA_TEST_REDIS_URL", "redis://127.0.0.1:6379/1
 def _ensure_pg_database() -> None:
     import psycopg2
 
+    name = PG_URL.rsplit("/", 1)[1]
     conn = psycopg2.connect(PG_ADMIN_URL)
     conn.autocommit = True
     with conn.cursor() as cur:
-        cur.execute("SELECT 1 FROM pg_database WHERE datname = 'ejia_test'")
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
         if cur.fetchone() is None:
-            cur.execute("CREATE DATABASE ejia_test")
+            cur.execute(f'CREATE DATABASE "{name}"')
     conn.close()
 
 

@@ -139,7 +139,7 @@ def receive(parsed: Parsed, redis, respond: Callable[[], str | None]) -> Answer:
     """Store ``parsed`` once and answer it once; copies get the first answer."""
     key = parsed.incoming.dedupe_key
     try:
-        claimed = redis.set(KEY_PREFIX + key, b"1", nx=True, ex=CLAIM_TTL)
+        claimed = redis.execute_command("SET", KEY_PREFIX + key, b"1", "NX", "EX", CLAIM_TTL)
     except RedisError as exc:
         log.warning("Redis unavailable (%s); de-duplicating %s through the database", exc, key)
         return _receive_without_redis(parsed, respond)
@@ -166,7 +166,7 @@ def _receive_without_redis(parsed: Parsed, respond: Callable[[], str | None]) ->
     return Answer(reply, _epoch(received_at), repeated=False)
 
 
-def _record(parsed: Parsed, reply: str | None):
+def _record(parsed: Parsed, reply: str | None) -> dt.datetime | None:
     incoming = parsed.incoming
     payload = incoming.to_dict()
     if incoming.kind == "unknown":

@@ -65,7 +65,8 @@ def verify_url():
 @bp.post("/wechat")
 def receive_push():
     started = time.monotonic()
-    crypto, settings = _crypto(), current_app.extensions["ejia.settings"]
+    extensions = current_app.extensions
+    crypto, settings = extensions["ejia.wechat.crypto"], extensions["ejia.settings"]
     args = request.args
     timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
     safe = args.get("encrypt_type", "raw").lower() == "aes"
@@ -95,7 +96,7 @@ def receive_push():
     except inbound.BadMessage as exc:
         raise Reject(400, str(exc)) from None
 
-    redis = current_app.extensions["ejia.redis"]
+    redis = extensions["ejia.redis"]
     answer = inbound.receive(parsed, redis, lambda: dispatch.respond(parsed.incoming, redis))
     elapsed = time.monotonic() - started
     if elapsed > SLOW_SECONDS:
@@ -146,12 +147,12 @@ def _check_fresh(timestamp: str, window: int) -> None:
 def _read_body() -> bytes:
     """At most MAX_BODY bytes: refused from Content-Length, else counted while reading
     (chunked uploads), so an oversized body is never held in memory."""
-    limit = inbound.MAX_BODY
-    if (request.content_length or 0) > limit:
+    limit, length = inbound.MAX_BODY, request.content_length
+    if length is not None and length > limit:
         raise Reject(400, "body larger than 64 KB")
     stream, chunks, size = request.stream, [], 0
-    while size <= limit:
-        chunk = stream.read(min(16384, limit + 1 - size))
+    while size <= limit:  # a read may return less than asked: loop to the end or past the limit
+        chunk = stream.read(limit + 1 - size)
         if not chunk:
             break
         chunks.append(chunk)

@@ -103,7 +103,7 @@ def claim(row: Notification) -> bool:
 
     job = get_current_job()
     payload = dict(row.payload or {})
-    payload.update(claimed_at=clock.now().isoformat(), job=job.id if job else None)
+    payload.update(claimed_at=clock.now().isoformat(), claimed_by=job.id if job else None)
     taken = (Notification.update(status="claimed", attempts=Notification.attempts + 1, payload=payload)
              .where((Notification.id == row.id) & Notification.status.in_(OPEN)).execute())
     if taken:

@@ -13,8 +13,9 @@ import requests
 
 from backend.errors import DomainError
 from backend.models import InboundMessage, Resident
+from backend.services.residents import touch_resident
 from tests.fixtures_web import PREVIOUS_AES_KEY, gunicorn_server, post_concurrently, sha1_sorted
-from wechat import dispatch
+from wechat import dispatch, inbound
 
 STORM_EFFECTS = "test:storm:effects"
 
@@ -212,6 +213,40 @@ def test_without_redis_the_database_deduplicates(live_app, monkeypatch):
                                                       headers=push.headers, timeout=15).text, range(4)))
     assert {user.decode_reply(t)["Content"] for t in texts} == {"收到#1"}
     assert len(slow.seen) == 1 and len(stored()) == 1
+
+
+def test_copies_are_answered_from_the_database_when_redis_forgot(live_app, dialog, redis_conn):
+    user = live_app.user()
+    push = user.prepare(user.message("text", Content="Redis 重启了"))
+    first = user.decode_reply(user.post(push).text)
+    redis_conn.flushdb()  # a restart without persistence, a failover, an expired key
+    assert user.decode_reply(user.post(push).text) == first
+    assert len(dialog.seen) == 1 and len(stored()) == 1
+
+
+def test_a_copy_gives_up_waiting_within_the_budget(live_app, monkeypatch):
+    slow = CapturingDialog(delay=1.0)
+    monkeypatch.setattr(dispatch, "dialog_module", lambda: slow)
+    monkeypatch.setattr(inbound, "WAIT_SECONDS", 0.3)
+    user = live_app.user()
+    push = user.prepare(user.message("text", Content="慢"))
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(requests.post, push.url, params=push.params, data=push.body, headers=push.headers,
+                            timeout=15)
+        time.sleep(0.2)
+        started = time.monotonic()
+        assert _post(push).text == "success" and time.monotonic() - started < 1.0
+        assert user.decode_reply(first.result().text)["Content"] == "收到#1"
+    assert user.decode_reply(_post(push).text)["Content"] == "收到#1"  # later copies get the stored reply
+    assert len(slow.seen) == 1
+
+
+def test_touch_resident(live_app):
+    resident = touch_resident("o-touch", opens_window=False)
+    assert resident.last_message_at is None
+    assert touch_resident("o-touch").last_message_at is not None
+    assert touch_resident("o-touch", opens_window=False).last_message_at is not None  # never cleared
+    assert Resident.select().where(Resident.oa_openid == "o-touch").count() == 1
 
 
 # ------------------------------------------------------------ hostile input: refused, nothing stored

@@ -8,6 +8,7 @@ answers 400/403 and leaves the event exactly as it was (status, holder, steps).
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -94,6 +95,7 @@ class Matrix:
             client.login(name)
             self.clients[name] = client
         self.reporter = Resident.get(Resident.mp_openid == "sandbox-reporter")
+        self.merge_target = self.target()
 
     def staff(self, name):
         return staff_actor(getattr(self.world, name))
@@ -125,7 +127,7 @@ class Matrix:
             actor = resident_actor(self.reporter) if who == "reporter" else self.staff(who)
             params = dict(note, department_id=self.world.dept.id)
             if action == "merge":
-                params["duplicate_of"] = self.target().number
+                params["duplicate_of"] = self.merge_target.number
             actions.perform(number, actor, action, params)
         return Event.get(Event.number == number)
 
@@ -150,33 +152,38 @@ def call(matrix: Matrix, caller: str, action: str, event: Event):
     if action == "dispatch":
         body["department_id"] = matrix.world.dept.id
     if action == "merge":
-        body["duplicate_of"] = matrix.target().number
+        body["duplicate_of"] = matrix.merge_target.number
     return client.post(f"/events/{event.number}/actions/{action}", body)
 
 
 def test_action_matrix(live, sandbox, redis_conn, subtests):
     """13 actions × 11 states × 10 callers. Refusals share one event per state (and must leave
-    it untouched); every permitted cell acts on a fresh event in that state."""
+    it untouched); every permitted cell acts on a fresh event in that state. The ten callers of
+    one (action, state) row are sent together, as ten phones would."""
     matrix = Matrix(live)
     shared = {state: matrix.event_in(state) for state in STATES}
     before = {state: snapshot(event) for state, event in shared.items()}
-    for action in STAFF_ACTIONS + ("withdraw", "rate"):
-        for state in STATES:
-            for caller in CALLERS:
-                with subtests.test(action=action, state=state, caller=caller):
-                    expect = allowed(action, state, caller)
-                    event = matrix.event_in(state) if expect else shared[state]
-                    reply = call(matrix, caller, action, event)
-                    if expect:
-                        assert reply.status == 200, reply
-                        continue
-                    assert reply.status in (400, 403), reply
-                    assert reply.json["error"]["message"]
-                    if action not in ("withdraw", "rate") and caller in RESIDENTS:
-                        assert reply.error_code == "staff_only"
-                    if action in ("withdraw", "rate") and caller in STAFF:
-                        assert reply.error_code == "residents_only"
-                    assert snapshot(shared[state]) == before[state]
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        for action in STAFF_ACTIONS + ("withdraw", "rate"):
+            for state in STATES:
+                expect = {caller: allowed(action, state, caller) for caller in CALLERS}
+                events = {caller: matrix.event_in(state) if expect[caller] else shared[state]
+                          for caller in CALLERS}
+                replies = dict(zip(CALLERS, pool.map(lambda c: call(matrix, c, action, events[c]), CALLERS)))
+                after = snapshot(shared[state])
+                for caller in CALLERS:
+                    with subtests.test(action=action, state=state, caller=caller):
+                        reply = replies[caller]
+                        if expect[caller]:
+                            assert reply.status == 200, reply
+                            continue
+                        assert reply.status in (400, 403), reply
+                        assert reply.json["error"]["message"]
+                        if action not in ("withdraw", "rate") and caller in RESIDENTS:
+                            assert reply.error_code == "staff_only"
+                        if action in ("withdraw", "rate") and caller in STAFF:
+                            assert reply.error_code == "residents_only"
+                        assert after == before[state]
 
 
 def test_read_matrix(live, sandbox, redis_conn, subtests):

@@ -51,6 +51,7 @@ class TencentSms:
     name = "tencent"
 
     def __init__(self, settings: Settings):
+        self.settings = settings  # held: the provider cache is keyed by id(settings)
         self.secret_id = option(settings, "sms_tencent_secret_id", "")
         secret_key = option(settings, "sms_tencent_secret_key", "")
         self.sdk_app_id = option(settings, "sms_tencent_sdk_app_id", "1400000000")
