@@ -199,6 +199,13 @@ e家 is running (Ctrl-C stops everything):
     return 0
 
 
+def cmd_jobs(args) -> int:
+    from workers.cli import run
+
+    settings = bootstrap()
+    return run(settings, args.action, args.job_ids, queue_name=args.queue, all_jobs=args.all)
+
+
 def cmd_staff_bind_qr(args) -> int:
     from wechat.cli import cmd_staff_bind_qr as bind_qr
 
@@ -233,6 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_seed)
     p = sub.add_parser("migrate", help="apply numbered migrations")
     p.set_defaults(func=cmd_migrate)
+    p = sub.add_parser("jobs", help="failed RQ jobs: list them (failed) or run them again (retry)")
+    p.add_argument("action", choices=("failed", "retry"))
+    p.add_argument("job_ids", nargs="*", help="ids of failed jobs to retry")
+    p.add_argument("--queue", help="only this queue (send, route, notify, media, webhook, maintenance)")
+    p.add_argument("--all", action="store_true", help="retry every failed job")
+    p.set_defaults(func=cmd_jobs)
     p = sub.add_parser("staff", help="staff accounts")
     staff_sub = p.add_subparsers(dest="staff_command", required=True)
     p = staff_sub.add_parser("bind-qr", help="print a one-time QR (JSON) that binds a staff member's WeChat")

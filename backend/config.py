@@ -137,10 +137,25 @@ _ENV_MAP = {
 }
 
 
+# Channel details read as plain strings into ``Settings.extra`` (workers.context.option gives
+# them types and defaults; docs/workers.md lists them).
+OPTIONAL_VARS = (
+    "NOTIFY_LINK", "NOTIFY_H5_URL", "MP_TASK_PAGE", "MP_EVENT_PAGE", "MP_TODO_PAGE",
+    "WECHAT_TEMPLATE_TASK", "WECHAT_TEMPLATE_DIGEST", "MP_SUBSCRIBE_TEMPLATE_PROGRESS",
+    "SMS_TENCENT_SECRET_ID", "SMS_TENCENT_SECRET_KEY", "SMS_TENCENT_SDK_APP_ID", "SMS_TENCENT_SIGN_NAME",
+    "SMS_TENCENT_REGION", "SMS_TENCENT_ENDPOINT", "SMS_TENCENT_SCHEME", "SMS_TENCENT_TEMPLATES",
+    "WEBHOOK_ALLOW_LOOPBACK", "EJIA_WORKER_CLASS",
+)
+SMS_PROVIDERS = ("console", "tencent")
+
+
 def load_settings(environ: Mapping[str, str] | None = None, **overrides) -> Settings:
     """Read the environment once and return validated settings."""
     environ = os.environ if environ is None else environ
     values: dict = {}
+    extra = {name: environ[name] for name in OPTIONAL_VARS if environ.get(name)}
+    if extra:
+        values["extra"] = extra
     for var, (attr, kind) in _ENV_MAP.items():
         raw = environ.get(var)
         if raw is None or raw == "":
@@ -169,11 +184,18 @@ def _finish(settings: Settings, explicit: set[str]) -> Settings:
         raise ConfigError(str(exc)) from None
     if settings.wechat_location_datum not in ("gcj02", "wgs84"):
         raise ConfigError("WECHAT_LOCATION_DATUM: must be gcj02 or wgs84")
+    if settings.sms_provider not in SMS_PROVIDERS:
+        raise ConfigError(f"SMS_PROVIDER: {settings.sms_provider!r} is not one of {', '.join(SMS_PROVIDERS)}")
+    if "WEBHOOK_ALLOW_LOOPBACK" in settings.extra:
+        parse_bool("WEBHOOK_ALLOW_LOOPBACK", settings.extra["WEBHOOK_ALLOW_LOOPBACK"])
     if settings.production:
         missing = [
             var for var in SECRETS_REQUIRED_IN_PRODUCTION
             if not getattr(settings, _ENV_MAP[var][0])
         ]
+        if settings.sms_provider == "tencent":
+            missing += [name for name in ("SMS_TENCENT_SECRET_ID", "SMS_TENCENT_SECRET_KEY")
+                        if not settings.extra.get(name)]
         if missing:
             raise ConfigError(
                 "EJIA_ENV=production needs these variables set: " + ", ".join(missing)
@@ -213,6 +235,8 @@ def describe(settings: Settings) -> dict:
         value = getattr(settings, f.name)
         if f.name in hidden and value:
             value = "***"
+        if f.name == "extra":
+            value = {k: ("***" if "SECRET" in k else v) for k, v in value.items()}
         out[f.name] = str(value)
     return out
 

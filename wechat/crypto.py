@@ -122,6 +122,16 @@ class CallbackCrypto:
 
     @classmethod
     def from_settings(cls, settings) -> "CallbackCrypto":
+        """Fails at start-up, naming the variable, when a configured key is not 43 base64 characters."""
+        from backend.config import ConfigError
+
+        for variable, value in (("WECHAT_AES_KEY", settings.wechat_aes_key),
+                                ("WECHAT_AES_KEY_PREVIOUS", settings.wechat_aes_key_previous)):
+            try:
+                if value:
+                    decode_aes_key(value)
+            except ValueError as exc:
+                raise ConfigError(f"{variable}: {exc}") from None
         return cls(settings.wechat_token, settings.wechat_app_id,
                    settings.wechat_aes_key, settings.wechat_aes_key_previous)
 

@@ -29,6 +29,8 @@ _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 class Reject(Exception):
+    """A refused push: the status and a short reason (logged, and sent as plain text)."""
+
     def __init__(self, status: int, reason: str):
         super().__init__(reason)
         self.status = status

@@ -201,3 +201,12 @@ def test_interoperates_with_wechatpy_too():
     nonce = re.search(r"<Nonce><!\[CDATA\[(.*?)\]\]>", sealed).group(1)
     signature = re.search(r"<MsgSignature><!\[CDATA\[(.*?)\]\]>", sealed).group(1)
     assert theirs.decrypt_message(sealed, signature, "1700000003", nonce) == "<xml>ours</xml>"
+
+
+def test_a_malformed_key_stops_start_up_naming_the_variable():
+    from backend.config import ConfigError, load_settings
+
+    bad = load_settings(environ={}, env="test", wechat_aes_key_previous="too-short")
+    with pytest.raises(ConfigError, match="WECHAT_AES_KEY_PREVIOUS"):
+        CallbackCrypto.from_settings(bad)
+    assert CallbackCrypto.from_settings(load_settings(environ={}, env="test")).ciphers
