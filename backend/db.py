@@ -27,7 +27,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 def make_database(url: str) -> peewee.Database:
     scheme = urlparse(url).scheme
     if scheme.startswith("sqlite"):
-        path = url.split("://", 1)[1]
+        path = url.split("://", 1)[1].split("?", 1)[0]
         if path.startswith("/") and path != "/:memory:":
             path = path[1:] if path.startswith("//") else path
             Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -95,15 +95,15 @@ def sha(*parts: str) -> str:
     return hashlib.sha1("".join(sorted(parts)).encode()).hexdigest()
 
 
-def build_requests(port: int, path: str, count: int, seed: int, token: str, aes_key: str, app_id: str) -> list[bytes]:
+def build_requests(port: int, path: str, count: int, seed: str, token: str, aes_key: str, app_id: str) -> list[bytes]:
     from wechatpy.crypto import PrpCrypto
 
     key = base64.b64decode(aes_key + "=")
     rng = random.Random(seed)
-    msg_id0 = rng.randrange(10**15, 10**17)
+    msg_id0 = rng.randrange(10**15, 10**18)
     out = []
     for i in range(count):
-        openid = f"obench{seed:06d}{i:08d}"
+        openid = f"obench{seed}-{i:08d}"  # seed = run id + client: new in every run, even on a kept database
         now, nonce = str(int(time.time())), str(rng.randrange(10**9))
         xml = (f"<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><FromUserName><![CDATA[{openid}]]>"
                f"</FromUserName><CreateTime>{now}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
@@ -170,10 +170,10 @@ def client(port, path, seconds, count, seed, secrets, expect, barrier, results) 
                  "measured_s": end - (measured_start or end), "ran_out": sent == len(requests_)})
 
 
-def run_load(port, path, seconds, clients, per_client, secrets, expect, seed0) -> dict:
+def run_load(port, path, seconds, clients, per_client, secrets, expect, seed0: str) -> dict:
     context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(clients), context.Queue()
-    procs = [context.Process(target=client, args=(port, path, seconds, per_client, seed0 + i, secrets, expect,
+    procs = [context.Process(target=client, args=(port, path, seconds, per_client, f"{seed0}{i}", secrets, expect,
                                                   barrier, results)) for i in range(clients)]
     for proc in procs:
         proc.start()
@@ -272,6 +272,7 @@ def main() -> int:
 
     stack = prepare_stack(args)
     settings = stack["settings"]
+    run_id = os.urandom(4).hex()  # openids and MsgIds are new in every run, even on a kept database
     secrets = (settings.wechat_token, settings.wechat_aes_key, settings.wechat_app_id)
     workers = f"{args.threads}-thread gthread" if args.threads else "sync"
     print(f"stack: {settings.database_url.split('://')[0]} + {'Redis ' + args.redis_url if args.redis_url else 'embedded Redis'}, "
@@ -287,7 +288,7 @@ def main() -> int:
         for round_no in range(args.rounds):
             order = HANDLERS if round_no % 2 == 0 else HANDLERS[::-1]
             for index, (name, server, path) in enumerate(order):
-                seed0 = 1000 * (round_no * len(HANDLERS) + index + 1)
+                seed0 = f"{run_id}r{round_no}h{index}c"
                 r = run_load(servers[server][1], path, args.seconds, args.clients, per_client, secrets,
                              b"<Encrypt>", seed0)
                 results[name].append(r)
@@ -313,7 +314,7 @@ def main() -> int:
               f"p99 {p['p99']:.1f} ms{target}, max {p['max']:.1f} ms")
     ours = percentiles(sorted(x for r in results["/wechat"] for x in r["latencies"]))
     answered = sum(r["sent"] - r["errors"] for r in results["/wechat"])
-    rows = stored_rows(settings, "obench")
+    rows = stored_rows(settings, "obench" + run_id)
     print(f"stored InboundMessage rows: {rows} for {answered} answered /wechat messages")
     failed = []
     if ratio < MIN_RATIO:

@@ -115,6 +115,7 @@ def register(app) -> None:
 
     limiter.limit(DEFAULT_LIMIT, key_func=auth.rate_limit_key)(blueprint)
     app.register_blueprint(blueprint)
+    limiter.request_filter(lambda: request.blueprint != "mp")  # /wechat etc. pay nothing for it
     limiter.init_app(app)
     app.extensions["ejia.mp.limiter"] = limiter
     app.extensions["ejia.mp.operations"] = ops

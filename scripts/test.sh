@@ -23,11 +23,18 @@ pg_isready -h 127.0.0.1 -p 5432 -q || { echo "test: PostgreSQL does not answer o
 
 mkdir -p test-output
 export PYTHONPATH=.
-status=0
-echo "== suite on PostgreSQL + real Redis ==" >&2
+# The two stacks share nothing (database, Redis, ports, temp dirs), so they run side by side.
 EJIA_TEST_DB=postgres EJIA_TEST_REDIS=real .venv/bin/python -m pytest -q -p no:cacheprovider \
-  --junitxml=test-output/postgres.xml "$@" tests || status=$?
-echo "== suite on SQLite + embedded Redis ==" >&2
+  --junitxml=test-output/postgres.xml "$@" tests > test-output/postgres.log 2>&1 &
+pg_pid=$!
 EJIA_TEST_DB=sqlite EJIA_TEST_REDIS=embedded .venv/bin/python -m pytest -q -p no:cacheprovider \
-  --junitxml=test-output/sqlite.xml "$@" tests/integration tests/e2e || status=$?
+  --junitxml=test-output/sqlite.xml "$@" tests/integration tests/e2e > test-output/sqlite.log 2>&1 &
+sqlite_pid=$!
+status=0
+wait $pg_pid || status=$?
+wait $sqlite_pid || status=$?
+echo "== suite on SQLite + embedded Redis (integration + e2e) ==" >&2
+tail -n 40 test-output/sqlite.log
+echo "== suite on PostgreSQL + real Redis (all tests) ==" >&2
+tail -n 60 test-output/postgres.log
 exit $status

@@ -8,7 +8,7 @@ def test_demo_mode_makes_stable_development_secrets(tmp_path):
     a = load_settings(environ={"EJIA_VAR": str(tmp_path)})
     b = load_settings(environ={"EJIA_VAR": str(tmp_path)})
     assert a.secret_key and a.secret_key == b.secret_key and len(a.wechat_aes_key) == 43
-    assert a.database_url == f"sqlite:///{(tmp_path / 'ejia.db').resolve()}"
+    assert a.database_url == f"sqlite+pool:///{(tmp_path / 'ejia.db').resolve()}?check_same_thread=false"
     assert a.media_dir == tmp_path / "media" and a.redis_url == ""
 
 
