@@ -173,3 +173,12 @@ class QuickRecordIn(Input):
     datum: Datum | None = None
     media_ids: MediaIds = []
     client_key: ClientKey
+
+
+class FollowOut(Output):
+    """关注这件: the resident now hears about this event's progress instead of reporting it again."""
+
+    number: str
+    status: str
+    status_name: str
+    following: bool

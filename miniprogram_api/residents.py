@@ -5,7 +5,9 @@ from backend import clock, taxonomy
 from backend.errors import NotFound
 from backend.models import Category
 from backend.qr import unit_for_scan
+from backend.models.events import STATUS_NAMES
 from backend.services import actions, feedback, queries
+from backend.services import follow as follow_service
 from backend.services.context import get_event
 from backend.services.events import Submission, submit_event
 from miniprogram_api import presenters
@@ -14,6 +16,7 @@ from miniprogram_api.errors import ApiError
 from miniprogram_api.media import check_own_uploads
 from miniprogram_api.places import locate_grid, place_for_path, to_wgs84_checked
 from miniprogram_api.event_schemas import (
+    FollowOut,
     CreateEventIn,
     CreatedEventOut,
     EventDetailOut,
@@ -160,6 +163,14 @@ def withdraw(call: Call):
     event = visible_event(call)
     event = actions.perform(event.number, call.principal.actor, "withdraw", {"note": call.body.note})
     return presenters.event_detail(event, call.principal.actor)
+
+
+@api.operation("POST", "/events/<number>/follow", summary="关注这件（附近已有人报过同样的问题，不再重复上报）",
+               tag="residents", auth="resident", response=FollowOut, limit="30/minute")
+def follow(call: Call):
+    event = follow_service.follow_event(call.path["number"], call.principal.resident)
+    return FollowOut(number=event.number, status=event.status, status_name=STATUS_NAMES[event.status],
+                     following=True)
 
 
 @api.operation("POST", "/events/<number>/rate", summary="评价（办结后一次，1–5 分）", tag="residents",

@@ -13,7 +13,7 @@ if [ "${EJIA_SETUP_TEST:-0}" = 1 ]; then
   have pg_ctlcluster || need_apt+=(postgresql)
   have chromium || need_apt+=(chromium)
 fi
-fc-list 2>/dev/null | grep -qi -E "noto sans cjk|wqy|droid sans fallback" || need_apt+=(fonts-noto-cjk)
+fc-list 2>/dev/null | grep -i -E "noto sans cjk|wqy|droid sans fallback" >/dev/null || need_apt+=(fonts-noto-cjk)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: apt-get install ${need_apt[*]}" >&2
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"

@@ -24,6 +24,7 @@ pg_isready -h 127.0.0.1 -p 5432 -q || { echo "test: PostgreSQL does not answer o
 mkdir -p test-output
 export PYTHONPATH=.
 # The two stacks share nothing (database, Redis, ports, temp dirs), so they run side by side.
+# Full logs and JUnit XML land in test-output/.
 EJIA_TEST_DB=postgres EJIA_TEST_REDIS=real .venv/bin/python -m pytest -q -p no:cacheprovider \
   --junitxml=test-output/postgres.xml "$@" tests > test-output/postgres.log 2>&1 &
 pg_pid=$!
@@ -33,8 +34,30 @@ sqlite_pid=$!
 status=0
 wait $pg_pid || status=$?
 wait $sqlite_pid || status=$?
-echo "== suite on SQLite + embedded Redis (integration + e2e) ==" >&2
-tail -n 40 test-output/sqlite.log
-echo "== suite on PostgreSQL + real Redis (all tests) ==" >&2
-tail -n 60 test-output/postgres.log
+for stack in sqlite postgres; do
+  echo "== $stack: failures and errors (full log: test-output/$stack.log) ==" >&2
+  grep -E "^(FAILED|ERROR) " "test-output/$stack.log" >&2 || true
+done
+# One closing line for both runs, counted from the JUnit reports.
+.venv/bin/python - <<'PY'
+import sys
+import xml.etree.ElementTree as ET
+
+totals = {"passed": 0, "failed": 0, "skipped": 0}
+for stack in ("postgres", "sqlite"):
+    try:
+        suite = ET.parse(f"test-output/{stack}.xml").getroot().find("testsuite")
+    except (OSError, ET.ParseError):
+        print(f"{stack}: no JUnit report (the run did not finish)", file=sys.stderr)
+        totals["failed"] += 1
+        continue
+    tests, failures = int(suite.get("tests")), int(suite.get("failures")) + int(suite.get("errors"))
+    skipped = int(suite.get("skipped"))
+    print(f"{stack}: {tests - failures - skipped} passed, {failures} failed, {skipped} skipped "
+          f"in {float(suite.get('time')):.0f} s", file=sys.stderr)
+    totals["passed"] += tests - failures - skipped
+    totals["failed"] += failures
+    totals["skipped"] += skipped
+print(f"{totals['passed']} passed, {totals['failed']} failed, {totals['skipped']} skipped")
+PY
 exit $status

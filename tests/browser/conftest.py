@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures_sandbox import sandbox, sandbox_server  # noqa: F401
 from tests.fixtures_web import live_app  # noqa: F401
 
 CHROMIUM = os.environ.get("EJIA_CHROMIUM", "/usr/bin/chromium")

@@ -10,25 +10,21 @@ import sys
 
 import pytest
 
-from backend import config
 from backend.models import Event, Notification, Resident
 from backend.redis_conn import redis_url
 from backend.services.context import resident_actor
 from backend.services.events import Submission, submit_event
 from tests.factories import make_world
-from tests.fixtures_sandbox import sandbox, sandbox_server  # noqa: F401
-from workers import delivery, relay
+from tests.worker_fixtures import worker_settings_installed
+from workers import delivery
 from workers.queues import ALL_QUEUES
 from workers.testing import ROOT, start_worker, stop_process, wait_for, worker_env
 
 
 @pytest.fixture
 def env(clean_db, sandbox, redis_conn, settings):
-    worker_settings = config.install(sandbox.settings.with_overrides(quiet_hours="off"))
-    relay.install_relay(worker_settings)
-    yield worker_settings
-    relay.uninstall_relay()
-    config.install(settings)
+    with worker_settings_installed(sandbox.settings.with_overrides(quiet_hours="off"), settings) as installed:
+        yield installed
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from backend.services.roster import cipher
 from miniprogram_api import auth
 from miniprogram_api.testing import LiveMp
 from tests.factories import make_world
-from tests.fixtures_sandbox import sandbox, sandbox_server  # noqa: F401
 
 STAFF = ("worker_a", "worker_a2", "worker_b", "head", "centre", "city_centre", "dept_staff", "other_worker")
 

@@ -18,7 +18,6 @@ from backend.services.context import resident_actor, staff_actor
 from backend.services.events import Submission, route_event, submit_event
 from miniprogram_api.testing import LiveMp
 from tests.factories import make_world
-from tests.fixtures_sandbox import sandbox, sandbox_server  # noqa: F401
 
 STAFF = ("worker_a", "worker_a2", "worker_b", "head", "centre", "city_centre", "dept_staff", "other_worker")
 RESIDENTS = ("reporter", "neighbour")

@@ -12,7 +12,6 @@ from backend.services.events import Submission, route_event, submit_event
 from miniprogram_api import openapi, web
 from miniprogram_api.testing import LiveMp
 from tests.factories import make_world
-from tests.fixtures_sandbox import sandbox, sandbox_server  # noqa: F401
 
 STAFF_TAGS = {"staff", "roster"}
 

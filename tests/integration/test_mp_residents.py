@@ -6,13 +6,13 @@ import uuid
 import pytest
 
 from backend import geo
-from backend.models import AppFeedback, Attachment, Building, BuildingUnit, Event, EventStep, OutboxMessage, Staff
+from backend.models import (AppFeedback, Attachment, Building, BuildingUnit, Event, EventFollower, EventStep,
+                            OutboxMessage, Staff)
 from backend.services import actions
 from backend.services.context import staff_actor
 from backend.services.events import route_event
 from miniprogram_api.testing import LiveMp, image_bytes
 from tests.factories import make_world
-from tests.fixtures_sandbox import sandbox, sandbox_server  # noqa: F401
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +103,19 @@ def test_report_with_gcj02_point_then_repeat_is_idempotent_per_resident(live, re
     assert theirs.status == 201 and theirs.json["number"] != event["number"]  # keys are per person
     assert [n["number"] for n in theirs.json["nearby"]] == [event["number"]]
     assert "description" not in theirs.json["nearby"][0]  # another resident's words stay private
+    # 关注这件: the second resident follows the first report instead (and may still not read it).
+    followed = other.post(f"/events/{event['number']}/follow")
+    assert followed.status == 200 and followed.json == {
+        "number": event["number"], "status": "reported", "status_name": "待分派", "following": True}
+    assert EventFollower.select().where(EventFollower.resident == other_resident_id(other)).count() == 1
+    assert other.get(f"/events/{event['number']}").status == 403
+    assert other.post("/events/20000101-9999/follow").status == 404
+
+
+def other_resident_id(client) -> int:
+    from backend.models import Resident
+
+    return Resident.get(Resident.mp_openid == "sandbox-res-2").id
 
 
 def test_report_by_building_qr_and_building_lookup(resident, world):

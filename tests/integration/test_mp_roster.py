@@ -9,7 +9,6 @@ from backend.db import db
 from backend.models import ALL_MODELS, AuditLog, Building, BuildingUnit, Person, Staff
 from miniprogram_api.testing import LiveMp
 from tests.factories import make_world
-from tests.fixtures_sandbox import sandbox, sandbox_server  # noqa: F401
 
 ID_NUMBER = "350602199001011235"  # a valid GB 11643 number (check digit 5), invented
 PHONE = "13912345678"

@@ -16,7 +16,6 @@ from backend.models import Event
 from miniprogram_api.media import IMAGE_LIMIT, VOICE_LIMIT
 from miniprogram_api.testing import LiveMp, image_bytes
 from tests.factories import make_world
-from tests.fixtures_sandbox import sandbox, sandbox_server  # noqa: F401
 
 GPS_IFD, ORIENTATION, MAKE = 0x8825, 0x0112, 0x010F
 

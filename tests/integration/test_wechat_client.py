@@ -9,7 +9,6 @@ import redis as redis_lib
 import requests
 
 from backend.redis_conn import redis_url
-from tests.fixtures_sandbox import sandbox, sandbox_server  # noqa: F401
 from wechat.client import MiniProgram, OfficialAccount, WeChatError, classify
 
 OPENID = "o-resident-0001"

@@ -13,7 +13,6 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from tests.fixtures_sandbox import sandbox, sandbox_server  # noqa: F401
 from wechat.sandbox import config_from_env, create_sandbox_app
 
 

@@ -19,7 +19,6 @@ from werkzeug.serving import make_server
 
 from backend.geo import wgs84_to_gcj02
 from tests.factories import make_world
-from tests.fixtures_sandbox import sandbox, sandbox_server  # noqa: F401
 
 
 def sha1_sorted(*parts):

@@ -21,19 +21,10 @@ from backend.models import Attachment, Event, Notification, OutboxMessage, Resid
 from backend.services.context import resident_actor
 from backend.services.events import Submission, submit_event
 from tests.factories import make_world
-from tests.fixtures_sandbox import sandbox, sandbox_server  # noqa: F401
+from tests.worker_fixtures import env  # noqa: F401
 from workers import cli, jobs, relay
 from workers.queues import MEDIA, ROUTE, enqueue, queue
 from workers.testing import drain, wait_for
-
-
-@pytest.fixture
-def env(sandbox, redis_conn, settings):
-    worker_settings = config.install(sandbox.settings.with_overrides(quiet_hours="off"))
-    relay.install_relay(worker_settings)
-    yield worker_settings
-    relay.uninstall_relay()
-    config.install(settings)
 
 
 @pytest.fixture

@@ -13,22 +13,12 @@ from backend.services import actions
 from backend.services.context import resident_actor, staff_actor
 from backend.services.events import Submission, submit_event
 from tests.factories import make_world
-from tests.fixtures_sandbox import sandbox, sandbox_server  # noqa: F401
-from workers import channels, messages, relay, sweeps
+from tests.worker_fixtures import env  # noqa: F401
+from workers import channels, messages, sweeps
 from workers.queues import SEND, queue
 from workers.testing import drain, set_staff_phone
 
 DAYTIME = dt.datetime(2025, 11, 25, 3, 0)  # 11:00 Asia/Shanghai, a Tuesday
-
-
-@pytest.fixture
-def env(sandbox, redis_conn, settings):
-    """Sandbox-pointed settings installed for the jobs, the relay listening, quiet hours off."""
-    worker_settings = config.install(sandbox.settings.with_overrides(quiet_hours="off"))
-    relay.install_relay(worker_settings)
-    yield worker_settings
-    relay.uninstall_relay()
-    config.install(settings)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from backend import clock, config
+from backend import clock
 from backend.db import db
 from backend.models import Event, EventStep, Notification, Resident, Revisit
 from backend.services import actions
@@ -14,23 +14,14 @@ from backend.services.context import resident_actor, staff_actor
 from backend.services.events import Submission, submit_event
 from backend.services.sla_sweep import sample_revisits, sampled
 from tests.factories import make_world
-from tests.fixtures_sandbox import sandbox, sandbox_server  # noqa: F401
-from workers import relay, scheduler, sweeps
+from tests.worker_fixtures import env  # noqa: F401
+from workers import scheduler, sweeps
 from workers.queues import MAINTENANCE, queue
 from workers.testing import drain
 
 
 def local(*args) -> dt.datetime:
     return clock.from_local(dt.datetime(*args))
-
-
-@pytest.fixture
-def env(sandbox, redis_conn, settings):
-    worker_settings = config.install(sandbox.settings.with_overrides(quiet_hours="off"))
-    relay.install_relay(worker_settings)
-    yield worker_settings
-    relay.uninstall_relay()
-    config.install(settings)
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from backend.models import Notification, Resident
 from backend.services.context import resident_actor
 from backend.services.events import Submission, submit_event
 from tests.factories import make_world
-from tests.fixtures_sandbox import sandbox, sandbox_server  # noqa: F401
 from wechat.sandbox.extras import tencent_sms
-from workers import channels, relay
+from tests.worker_fixtures import worker_settings_installed
+from workers import channels
 from workers.sms import SmsError, SmsMessage
 from workers.sms.tencent import TencentSms
 from workers.testing import drain, promote_scheduled, set_staff_phone
@@ -33,11 +33,8 @@ def tencent_settings(base, url, **extra):
 
 @pytest.fixture
 def env(sandbox, redis_conn, settings):
-    worker_settings = config.install(tencent_settings(sandbox.settings, sandbox.url))
-    relay.install_relay(worker_settings)
-    yield worker_settings
-    relay.uninstall_relay()
-    config.install(settings)
+    with worker_settings_installed(tencent_settings(sandbox.settings, sandbox.url), settings) as installed:
+        yield installed
 
 
 @pytest.fixture

@@ -20,8 +20,8 @@ from backend.services.context import resident_actor
 from backend.services.events import Submission, submit_event
 from backend.services.subscriptions import check_webhook_url, save_subscription
 from tests.factories import make_world
-from tests.fixtures_sandbox import sandbox, sandbox_server  # noqa: F401
-from workers import relay, webhooks
+from tests.worker_fixtures import env  # noqa: F401
+from workers import webhooks
 from workers.queues import WEBHOOK, enqueue, queue
 from workers.testing import drain, promote_scheduled
 
@@ -61,15 +61,6 @@ def receiver():
     r = Receiver()
     yield r
     r.stop()
-
-
-@pytest.fixture
-def env(sandbox, redis_conn, settings):
-    worker_settings = config.install(sandbox.settings.with_overrides(quiet_hours="off"))
-    relay.install_relay(worker_settings)
-    yield worker_settings
-    relay.uninstall_relay()
-    config.install(settings)
 
 
 @pytest.fixture
