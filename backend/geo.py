@@ -341,7 +341,8 @@ def nearby_open_events(lat: float, lng: float, category_id: int, radius_m: float
     if exclude_id is not None:
         query = query.where(Event.id != exclude_id)
     close = []
-    for event_id, e_lat, e_lng in query.tuples():
+    # The newest thousand candidates are plenty for a suggestion and bound the cost at hot spots.
+    for event_id, e_lat, e_lng in query.order_by(Event.id.desc()).limit(1000).tuples():
         distance = haversine_m(lat, lng, e_lat, e_lng)
         if distance <= radius_m:
             close.append((distance, event_id))

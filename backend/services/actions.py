@@ -30,7 +30,8 @@ def apply_transition(event: Event, actor: Actor, action: str, params: dict | Non
     if action == "merge":
         merge_target = _merge_target(event, params.get("duplicate_of"))
         params["duplicate_of"] = merge_target.id
-    transition = workflow.decide(event_view(event), actor, action, params, places_for(event))
+    transition = workflow.decide(event_view(event, with_rating=action == "rate"), actor, action, params,
+                                 places_for(event, action))
     for media_id in params.get("media_ids") or ():
         if not Media.select().where(Media.id == media_id).exists():
             raise DomainError("unknown_media", "图片没有上传成功，请重新上传")

@@ -51,18 +51,24 @@ def holder_json(holder: Holder | None) -> dict | None:
             "department_id": holder.department_id, "staff_id": holder.staff_id}
 
 
-def event_view(event: Event) -> EventView:
+def event_view(event: Event, with_rating: bool = True) -> EventView:
     photo_required = event.category.photo_required if event.category_id else False
     return EventView(
         status=event.status, holder=holder_of(event), area_path=event.area_path or "/",
         grid_id=event.grid_id, reporter_resident_id=event.reporter_resident_id,
         photo_required=photo_required,
-        has_rating=Rating.select().where(Rating.event == event.id).exists(),
+        has_rating=with_rating and Rating.select().where(Rating.event == event.id).exists(),
     )
 
 
-def places_for(event: Event) -> Places:
+# Actions whose rule or handler reads the area tree or the department table.
+ACTIONS_NEEDING_PLACES = ("escalate", "dispatch", "reject", "urge")
+
+
+def places_for(event: Event, action: str | None = None) -> Places:
     """Just the areas an action on this event may need: the holder's area and its parent."""
+    if action is not None and action not in ACTIONS_NEEDING_PLACES:
+        return Places(areas={})
     areas: dict[int, Place] = {}
     area_id = event.holder_area_id
     for _ in range(2):

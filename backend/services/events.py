@@ -1,7 +1,9 @@
 """Reporting use cases: submit, route, quick record (即报即办), numbering."""
 from __future__ import annotations
 
+import functools
 import logging
+import time
 from dataclasses import dataclass, field
 
 import peewee
@@ -43,7 +45,15 @@ class Submission:
 class SubmitResult:
     event: Event
     created: bool
-    nearby: list[Event] = field(default_factory=list)
+
+    @functools.cached_property
+    def nearby(self) -> list[Event]:
+        """Open events of the same category close by (关注这件), looked up when a channel asks."""
+        event = self.event
+        if not self.created or event.lat is None or event.category_id is None:
+            return []
+        return geo.nearby_open_events(event.lat, event.lng, event.category_id,
+                                      config.current().duplicate_radius_m, exclude_id=event.id)
 
 
 def next_number(day: str | None = None) -> str:
@@ -68,10 +78,38 @@ def _clean_description(text: str | None) -> str:
     return text
 
 
+_CACHE_SECONDS = 30.0
+_category_cache: dict[str, tuple[float, Category | None]] = {}
+_grid_cache: dict[int, tuple[float, Area | None]] = {}
+
+
+def _cached(cache: dict, key, load):
+    """A per-process look-up cache for rows that change rarely (categories, grids); an edit is
+    seen by every process within _CACHE_SECONDS, which is acceptable for these tables."""
+    now = time.monotonic()
+    hit = cache.get(key)
+    if hit is not None and now - hit[0] < _CACHE_SECONDS:
+        return hit[1]
+    value = load()
+    if len(cache) > 10000:
+        cache.clear()
+    cache[key] = (now, value)
+    return value
+
+
+def _active_category(code: str) -> Category | None:
+    return _cached(_category_cache, code, lambda: Category.get_or_none(
+        (Category.code == code) & (Category.active == True)))  # noqa: E712
+
+
+def _grid(grid_id: int) -> Area | None:
+    return _cached(_grid_cache, grid_id, lambda: Area.get_or_none(Area.id == grid_id))
+
+
 def resolve_category(code: str | None, description: str) -> Category:
     """The named category, or the best suggestion for the text, or 其他."""
     if code:
-        category = Category.get_or_none((Category.code == code) & (Category.active == True))  # noqa: E712
+        category = _active_category(code)
         if category is None or category.parent_id is None:
             raise DomainError("unknown_category", "没有这个类别，请重新选择", category_code=code)
         return category
@@ -110,7 +148,7 @@ def _place(sub: Submission):
         grid = building.area
     elif lat is not None:
         grid_id = geo.grid_index().locate(lat, lng)
-        grid = Area.get_or_none(Area.id == grid_id) if grid_id else None
+        grid = _grid(grid_id) if grid_id else None
     elif sub.grid_id is not None:
         grid = Area.get_or_none((Area.id == sub.grid_id) & (Area.level == "grid"))
         if grid is None:
@@ -175,11 +213,7 @@ def submit_event(sub: Submission) -> SubmitResult:
             raise
         return SubmitResult(earlier, created=False)
     outbox.publish([message.id])
-    nearby = []
-    if lat is not None:
-        nearby = geo.nearby_open_events(lat, lng, category.id, config.current().duplicate_radius_m,
-                                        exclude_id=event.id)
-    return SubmitResult(event, created=True, nearby=nearby)
+    return SubmitResult(event, created=True)
 
 
 def _attach(event, step, media_ids, wechat_media_ids):
@@ -216,12 +250,11 @@ def route_event(event_id: int) -> Event:
     from backend.services.actions import apply_transition, unit_of_work  # one writer of steps
 
     with unit_of_work():
-        event = Event.get_or_none(Event.id == event_id)
+        event = for_update(Event.select().where(Event.id == event_id)).first()
         if event is None:
             raise NotFound("event_not_found", "没有找到这件事")
         if event.status != "reported":
             return event
-        event = for_update(Event.select().where(Event.id == event_id)).get()
         grid_id = event.suggested_grid_id or event.grid_id
         if grid_id is not None:
             holder = Holder("grid", area_id=grid_id, staff_id=choose_grid_worker(grid_id))
