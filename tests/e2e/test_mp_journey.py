@@ -5,22 +5,14 @@ in 待办, accepts, resolves with a photo → the resident sees it closed and ra
 """
 from __future__ import annotations
 
-import pytest
 from rq import SimpleWorker
 
 from backend import geo
 from backend.models import Staff
-from miniprogram_api.testing import LiveMp, image_bytes
+from miniprogram_api.testing import image_bytes
 from tests.factories import make_world
+from tests.mp_fixtures import live  # noqa: F401
 from workers.queues import ROUTE, queue
-
-
-@pytest.fixture(scope="module")
-def live(settings, database, sandbox_server):
-    server = LiveMp(sandbox_server.settings)
-    server.limiter.enabled = False
-    yield server
-    server.stop()
 
 
 def route_jobs(redis_conn) -> None:

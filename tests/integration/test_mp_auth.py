@@ -10,25 +10,16 @@ from backend.models import Resident, Staff
 from backend.services import mp_binding
 from backend.services.roster import cipher
 from miniprogram_api import auth
-from miniprogram_api.testing import LiveMp
 from tests.factories import make_world
+from tests.mp_fixtures import bind_mp_logins, live  # noqa: F401
 
 STAFF = ("worker_a", "worker_a2", "worker_b", "head", "centre", "city_centre", "dept_staff", "other_worker")
-
-
-@pytest.fixture(scope="module")
-def live(settings, database, sandbox_server):
-    server = LiveMp(sandbox_server.settings)
-    server.limiter.enabled = False
-    yield server
-    server.stop()
 
 
 @pytest.fixture
 def world(sandbox, redis_conn):
     world = make_world()
-    for name in STAFF:  # login codes must be ASCII: the sandbox answers openid "sandbox-" + code
-        Staff.update(mp_openid=f"sandbox-{name}").where(Staff.id == getattr(world, name).id).execute()
+    bind_mp_logins(world, *STAFF)
     return world
 
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 
-from backend.models import Event, EventStep, Resident, Staff
+from backend.models import Event, EventStep, Resident
 from backend.services import actions
 from backend.services.context import resident_actor, staff_actor
 from backend.services.events import Submission, route_event, submit_event
-from miniprogram_api.testing import LiveMp
 from tests.factories import make_world
+from tests.mp_fixtures import bind_mp_logins, live  # noqa: F401
 
 STAFF = ("worker_a", "worker_a2", "worker_b", "head", "centre", "city_centre", "dept_staff", "other_worker")
 RESIDENTS = ("reporter", "neighbour")
@@ -75,19 +74,10 @@ def can_read(state: str, caller: str) -> bool:
     return caller == "reporter" or caller in SEES
 
 
-@pytest.fixture(scope="module")
-def live(settings, database, sandbox_server):
-    server = LiveMp(sandbox_server.settings)
-    server.limiter.enabled = False
-    yield server
-    server.stop()
-
-
 class Matrix:
     def __init__(self, live):
         self.world = make_world()
-        for name in STAFF:
-            Staff.update(mp_openid=f"sandbox-{name}").where(Staff.id == getattr(self.world, name).id).execute()
+        bind_mp_logins(self.world, *STAFF)
         self.clients = {}
         for name in CALLERS:
             client = live.client()

@@ -6,29 +6,21 @@ import schemathesis
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from hypothesis import HealthCheck, settings
 
-from backend.models import Building, BuildingUnit, Resident, Staff
+from backend.models import Building, BuildingUnit, Resident
 from backend.services.context import resident_actor
 from backend.services.events import Submission, route_event, submit_event
 from miniprogram_api import openapi, web
-from miniprogram_api.testing import LiveMp
 from tests.factories import make_world
+from tests.mp_fixtures import bind_mp_logins, live  # noqa: F401
 
 STAFF_TAGS = {"staff", "roster"}
-
-
-@pytest.fixture(scope="module")
-def live(settings, database, sandbox_server):
-    server = LiveMp(sandbox_server.settings)
-    server.limiter.enabled = False
-    yield server
-    server.stop()
 
 
 @pytest.fixture
 def tokens(live, sandbox, redis_conn):
     """A small world with a few rows, so that generated ids sometimes hit real ones."""
     world = make_world()
-    Staff.update(mp_openid="sandbox-worker_a").where(Staff.id == world.worker_a.id).execute()
+    bind_mp_logins(world, "worker_a")
     building = Building.create(area=world.grid_a, name="1号楼")
     BuildingUnit.create(building=building, name="1单元", qr_token="unit-token-0001")
     staff, resident = live.client(), live.client()

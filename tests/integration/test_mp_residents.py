@@ -7,26 +7,19 @@ import pytest
 
 from backend import geo
 from backend.models import (AppFeedback, Attachment, Building, BuildingUnit, Event, EventFollower, EventStep,
-                            OutboxMessage, Staff)
+                            OutboxMessage)
 from backend.services import actions
 from backend.services.context import staff_actor
 from backend.services.events import route_event
-from miniprogram_api.testing import LiveMp, image_bytes
+from miniprogram_api.testing import image_bytes
 from tests.factories import make_world
-
-
-@pytest.fixture(scope="module")
-def live(settings, database, sandbox_server):
-    server = LiveMp(sandbox_server.settings)
-    server.limiter.enabled = False
-    yield server
-    server.stop()
+from tests.mp_fixtures import bind_mp_logins, live  # noqa: F401
 
 
 @pytest.fixture
 def world(sandbox, redis_conn):
     world = make_world()
-    Staff.update(mp_openid="sandbox-worker_a").where(Staff.id == world.worker_a.id).execute()
+    bind_mp_logins(world, "worker_a")
     return world
 
 

@@ -6,28 +6,19 @@ import logging
 import pytest
 
 from backend.db import db
-from backend.models import ALL_MODELS, AuditLog, Building, BuildingUnit, Person, Staff
-from miniprogram_api.testing import LiveMp
+from backend.models import ALL_MODELS, AuditLog, Building, BuildingUnit, Person
 from tests.factories import make_world
+from tests.mp_fixtures import bind_mp_logins, live  # noqa: F401
 
 ID_NUMBER = "350602199001011235"  # a valid GB 11643 number (check digit 5), invented
 PHONE = "13912345678"
 STAFF = ("worker_a", "worker_b", "head", "centre", "dept_staff", "other_worker")
 
 
-@pytest.fixture(scope="module")
-def live(settings, database, sandbox_server):
-    server = LiveMp(sandbox_server.settings)
-    server.limiter.enabled = False
-    yield server
-    server.stop()
-
-
 class Roster:
     def __init__(self, live):
         self.world = make_world()
-        for name in STAFF:
-            Staff.update(mp_openid=f"sandbox-{name}").where(Staff.id == getattr(self.world, name).id).execute()
+        bind_mp_logins(self.world, *STAFF)
         self.building = Building.create(area=self.world.grid_a, name="金源花园1号楼", address="金源路1号")
         self.unit = BuildingUnit.create(building=self.building, name="1单元", qr_token="unit-token-0001")
         other = Building.create(area=self.world.other_grid, name="联三新村2号楼")

@@ -8,31 +8,23 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from backend import config
-from backend.models import Media, Staff
+from backend.models import Media
 from backend.services import actions
 from backend.services.context import staff_actor
 from backend.services.events import route_event
 from backend.models import Event
 from miniprogram_api.media import IMAGE_LIMIT, VOICE_LIMIT
-from miniprogram_api.testing import LiveMp, image_bytes
+from miniprogram_api.testing import image_bytes
 from tests.factories import make_world
+from tests.mp_fixtures import bind_mp_logins, live  # noqa: F401
 
 GPS_IFD, ORIENTATION, MAKE = 0x8825, 0x0112, 0x010F
-
-
-@pytest.fixture(scope="module")
-def live(settings, database, sandbox_server):
-    server = LiveMp(sandbox_server.settings)
-    server.limiter.enabled = False
-    yield server
-    server.stop()
 
 
 @pytest.fixture
 def world(sandbox, redis_conn):
     world = make_world()
-    Staff.update(mp_openid="sandbox-worker_a").where(Staff.id == world.worker_a.id).execute()
-    Staff.update(mp_openid="sandbox-other_worker").where(Staff.id == world.other_worker.id).execute()
+    bind_mp_logins(world, "worker_a", "other_worker")
     return world
 
 
