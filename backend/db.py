@@ -6,7 +6,10 @@ per job by workers (``with db.connection_context():``).
 """
 from __future__ import annotations
 
+import threading
+import weakref
 from pathlib import Path
+from typing import Sequence
 from urllib.parse import urlparse
 
 import peewee
@@ -22,6 +25,9 @@ SQLITE_PRAGMAS = {
 }
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+_prepared: "weakref.WeakKeyDictionary[object, set[str]]" = weakref.WeakKeyDictionary()
+_prepared_lock = threading.Lock()
 
 
 def make_database(url: str) -> peewee.Database:
@@ -69,3 +75,27 @@ def transaction():
 def for_update(query):
     """Row lock on PostgreSQL; SQLite already holds the write lock (see transaction())."""
     return query.for_update() if is_postgres() else query
+
+
+def execute_prepared(name: str, sql: str, params: Sequence):
+    """PostgreSQL: run ``sql`` (``$1 … $n`` placeholders) as the named prepared statement
+    ``name`` of the current connection — parsed and planned once per connection instead of
+    on every call. For the few statements on a hot path (the /wechat callback writes one
+    per push; planning it cost more than running it, docs/benchmarks.md). Prepared
+    statements live as long as the server session, so a transaction-pooling pgbouncer in
+    front of PostgreSQL would lose them: a missing statement is prepared again.
+    """
+    connection = db.connection()
+    with _prepared_lock:
+        names = _prepared.setdefault(connection, set())
+    execute = f"EXECUTE {name}({', '.join(['%s'] * len(params))})"
+    if name not in names:
+        db.execute_sql(f"PREPARE {name} AS {sql}")
+        names.add(name)
+    try:
+        return db.execute_sql(execute, tuple(params))
+    except peewee.DatabaseError as exc:  # InvalidSqlStatementName (26000): the session lost it
+        if getattr(getattr(exc, "orig", None), "pgcode", None) != "26000" or db.in_transaction():
+            raise
+        db.execute_sql(f"PREPARE {name} AS {sql}")
+        return db.execute_sql(execute, tuple(params))

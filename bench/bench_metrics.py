@@ -8,10 +8,11 @@ third of the closed events and revisits for a tenth.
 
 The page is fetched through the real app (Flask test client, logged-in city centre
 operator, CSRF and session checks included) with the clock frozen at NOW, so "this month"
-has data. Timed: the default page (this month, by area and category, 12-month trend) and a
-3-month period. The first request after an empty rollup is reported separately (it stores
-the completed months once). Exits 1 when the default page's p95 is over the target, or
-when the page's figures disagree with a direct SQL count.
+has data. Timed: the default page (this month, by area and category, 12-month trend), a
+3-month period and, for information only, a 12-month period. The first request after an
+empty rollup is reported separately (it stores the completed months once). Exits 1 when the
+default page's p95 is over 300 ms, the 3-month period's p95 over 150 ms, or when a page's
+figures (应结案数, 结案数, 按期结案数, 满意率) disagree with a direct SQL count.
 
     .venv/bin/python bench/bench_metrics.py --prepare      # once (≈ 2 min)
     .venv/bin/python bench/bench_metrics.py [--rounds 20]
@@ -34,7 +35,11 @@ ADMIN_URL = os.environ.get("EJIA_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0
 BENCH_URL = os.environ.get("EJIA_BENCH_METRICS_URL", "postgresql://postgres@127.0.0.1:5432/ejia_bench_metrics")
 EVENTS = 1_000_000
 NOW = dt.datetime(2025, 6, 15, 4, 0)  # naive UTC: 12:00 in Shanghai
-TARGET_MS = 300.0
+TARGET_MS = 300.0  # default page, DESIGN §9
+PERIOD_TARGET_MS = 150.0  # a chosen 3-month period (issue 7)
+DEFAULT_CASE = "default page (this month, 12-month trend)"
+PERIOD_CASE = "3-month period"
+YEAR_CASE = "12-month period (information only)"
 
 GENERATE = """
 WITH grids AS (SELECT array_agg(id ORDER BY id) ids, array_agg(path ORDER BY id) paths FROM area WHERE level = 'grid'),
@@ -107,6 +112,30 @@ def prepare(force: bool) -> None:
         print(f"generated {Event.select().count()} events in {time.perf_counter() - started:.0f} s", file=sys.stderr)
 
 
+def direct_figures(db, start: dt.datetime, end: dt.datetime) -> dict:
+    """The page's headline figures counted straight from the tables, the definitions spelled out."""
+    due, closed, on_time = db.execute_sql(
+        "SELECT count(*), count(*) FILTER (WHERE status = 'closed' AND closed_at < %s),"
+        " count(*) FILTER (WHERE status = 'closed' AND closed_at < %s AND closed_at <= resolve_due_at)"
+        " FROM event WHERE resolve_due_at >= %s AND resolve_due_at < %s AND NOT quick_record"
+        " AND status NOT IN ('rejected', 'merged', 'withdrawn')", (end, end, start, end)).fetchone()
+    ratings, satisfied = db.execute_sql(
+        "SELECT count(*), count(*) FILTER (WHERE r.score >= 4) FROM rating r JOIN event e ON e.id = r.event_id"
+        " WHERE r.created_at >= %s AND r.created_at < %s AND NOT e.quick_record", (start, end)).fetchone()
+    from backend.metrics import format_rate
+
+    return {"due": due, "closed": closed, "closed_on_time": on_time,
+            "satisfaction": format_rate(satisfied / ratings if ratings else None)}
+
+
+def shown_figures(html: str) -> dict:
+    closed, due = re.search(r'id="total-close-rate">[^<]*</b><span>结案率（(\d+)/(\d+)）', html).groups()
+    on_time, due_again = re.search(r'id="total-on-time-rate">[^<]*</b><span>按期结案率（(\d+)/(\d+)）', html).groups()
+    assert due == due_again == re.search(r'id="total-due">(\d+)<', html).group(1)
+    return {"due": int(due), "closed": int(closed), "closed_on_time": int(on_time),
+            "satisfaction": re.search(r'id="total-satisfaction-rate">([^<]*)<', html).group(1)}
+
+
 def percentile(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
@@ -162,18 +191,21 @@ def main() -> int:
     with clock.frozen(NOW):
         cold, html = fetch()
         results["cold (stores 11 completed months once)"] = [cold]
-        # The page's 应结案数 must be what a direct count says (this month, whole city).
-        start, end = admin_metrics.month_bounds("2025-06")
-        with db.connection_context():
-            expected = db.execute_sql(
-                "SELECT count(*) FROM event WHERE resolve_due_at >= %s AND resolve_due_at < %s "
-                "AND NOT quick_record AND status NOT IN ('rejected', 'merged', 'withdrawn')", (start, end)).fetchone()[0]
-        shown = int(re.search(r'id="total-due">(\d+)<', html).group(1))
-        if shown != expected or expected == 0:
-            print(f"FIGURES WRONG: page shows 应结案数 {shown}, SQL counts {expected}", file=sys.stderr)
-            return 1
-        for label, query in (("default page (this month, 12-month trend)", ""),
-                             ("3-month period", f"?area_id={city.id}&from=2025-03-01&to=2025-05-31")):
+        # The page's figures must be what a direct count says (whole city; local whole days).
+        cases = ((DEFAULT_CASE, "", admin_metrics.month_bounds("2025-06")),
+                 (PERIOD_CASE, f"?area_id={city.id}&from=2025-03-01&to=2025-05-31",
+                  (clock.from_local(dt.datetime(2025, 3, 1)), clock.from_local(dt.datetime(2025, 6, 1)))),
+                 (YEAR_CASE, f"?area_id={city.id}&from=2024-06-01&to=2025-05-31",
+                  (clock.from_local(dt.datetime(2024, 6, 1)), clock.from_local(dt.datetime(2025, 6, 1)))))
+        for label, query, (start, end) in cases:
+            html = html if not query else fetch(query)[1]
+            with db.connection_context():
+                expected = direct_figures(db, start, end)
+            shown = shown_figures(html)
+            if shown != expected or expected["due"] == 0:
+                print(f"FIGURES WRONG ({label}): page shows {shown}, SQL counts {expected}", file=sys.stderr)
+                return 1
+        for label, query, _ in cases:
             fetch(query)
             results[label] = [fetch(query)[0] for _ in range(args.rounds)]
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
@@ -186,10 +218,15 @@ def main() -> int:
     for label, samples in results.items():
         print(f"{label:48} {len(samples):>3} {statistics.median(samples):8.1f} {percentile(samples, 0.95):8.1f} "
               f"{max(samples):8.1f}")
-    p95 = percentile(results["default page (this month, 12-month trend)"], 0.95)
-    verdict = "OK" if p95 <= TARGET_MS else "OVER TARGET"
-    print(f"default page p95 {p95:.1f} ms vs target {TARGET_MS:.0f} ms: {verdict}")
-    return 0 if p95 <= TARGET_MS else 1
+    print("figures (应结案数, 结案数, 按期结案数, 满意率): as counted directly in SQL, every case")
+    with open("/proc/loadavg") as loadavg:
+        print(f"load average {' '.join(loadavg.read().split()[:3])}")
+    ok = True
+    for label, target in ((DEFAULT_CASE, TARGET_MS), (PERIOD_CASE, PERIOD_TARGET_MS)):
+        p95 = percentile(results[label], 0.95)
+        ok = ok and p95 <= target
+        print(f"{label}: p95 {p95:.1f} ms vs target {target:.0f} ms: {'OK' if p95 <= target else 'OVER TARGET'}")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

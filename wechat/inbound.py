@@ -2,11 +2,21 @@
 
 WeChat re-delivers a push it got no answer to within 5 s — up to three more times, ~5 s
 apart — and the dialog must act once. ``receive`` claims the message's dedupe key in Redis
-(``SET NX``), lets the dialog answer, then stores message and reply in one transaction
+(``SET NX``), lets the dialog answer, then stores message and reply together
 (``InboundMessage``, unique on the same key). A copy that finds the claim — or the stored
 row, which Redis may not know about after a restart — waits up to ``WAIT_SECONDS`` for the
 stored reply and answers with it. When Redis is unreachable the unique key is the claim:
 the row is stored first, the dialog acts, the reply is added.
+
+The row is looked up before acting only when the claim alone might not prove a first
+delivery. The claim script also reads ``SINCE_KEY``: the instant since which this Redis has
+kept our claims (set when found missing — a fresh, flushed or restarted-empty Redis). A
+message created at least ``GRACE`` seconds after that instant, and still young enough that
+its claims cannot have expired, had every earlier copy claimed in this same Redis, so a
+successful claim is proof; otherwise (the first minute after Redis lost its keys, a very old
+message) the row is checked as well. This saves a database round trip on nearly every push
+(docs/wechat-protocol.md, "De-duplication"). It assumes WeChat's clock and ours agree within
+``GRACE`` and a Redis that does not evict keys (RQ needs ``noeviction`` anyway).
 
 XML is parsed once, by defusedxml with DTDs, entities and external references refused; the
 resulting tree is handed to wechatpy's message classes in the shape xmltodict would give
@@ -15,6 +25,7 @@ resulting tree is handed to wechatpy's message classes in the shape xmltodict wo
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -23,7 +34,7 @@ from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml.ElementTree as safe_xml
 from defusedxml import DefusedXmlException
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 from wechatpy.events import EVENT_TYPES
 from wechatpy.messages import MESSAGE_TYPES, UnknownMessage
 
@@ -36,7 +47,21 @@ log = logging.getLogger("ejia.wechat.inbound")
 MAX_BODY = 64 * 1024
 MAX_KEY = 191  # InboundMessage.dedupe_key
 KEY_PREFIX = "ejia:wechat:in:"
-CLAIM_TTL = 30  # s: covers WeChat's retries (~5, 10, 15 s); after it the unique key still holds
+CLAIM_TTL = 300  # s: covers WeChat's retries (~5, 10, 15 s) many times over; after it the unique key still holds
+SINCE_KEY = "ejia:wechat:claims-since"  # epoch s since which this Redis has kept every claim
+GRACE = 60  # s: allowed clock difference between WeChat (CreateTime) and us
+#: One round trip: claim the key, read (or start) SINCE_KEY. Returns {claimed 0/1, since}.
+CLAIM_SCRIPT = """
+local claimed = redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1])
+local since = redis.call('GET', KEYS[2])
+if not since then
+  redis.call('SET', KEYS[2], ARGV[2])
+  since = ARGV[2]
+end
+if claimed then return {1, since} end
+return {0, since}
+"""
+CLAIM_SHA = hashlib.sha1(CLAIM_SCRIPT.encode()).hexdigest()
 WAIT_SECONDS = 4.0  # a copy waits this long for the first delivery's reply (5 s budget)
 POLL_SECONDS = 0.05
 #: Kinds the user *sent* (they open the 48-hour customer-message window); events do not.
@@ -138,14 +163,17 @@ def _wechatpy_message(message: dict):
 def receive(parsed: Parsed, redis, respond: Callable[[], str | None]) -> Answer:
     """Store ``parsed`` once and answer it once; copies get the first answer."""
     key = parsed.incoming.dedupe_key
+    now = int(time.time())
     try:
-        claimed = redis.execute_command("SET", KEY_PREFIX + key, b"1", "NX", "EX", CLAIM_TTL)
+        claimed, since = claim(redis, key, now)
     except RedisError as exc:
         log.warning("Redis unavailable (%s); de-duplicating %s through the database", exc, key)
         return _receive_without_redis(parsed, respond)
+    if not claimed:
+        return _await_answer(key)
     # The row check covers what Redis cannot know: a copy answered while Redis was away or
-    # before it lost its keys (restart, failover).
-    if not claimed or residents.inbound_stored(key):
+    # before it lost its keys (restart, failover) — needed only when the claim is no proof.
+    if not claim_is_proof(since, parsed.incoming.create_time, now) and residents.inbound_stored(key):
         return _await_answer(key)
     reply = respond()
     received_at = _record(parsed, NO_REPLY if reply is None else reply)
@@ -153,6 +181,23 @@ def receive(parsed: Parsed, redis, respond: Callable[[], str | None]) -> Answer:
         log.error("%s was acted on twice: Redis claim lost while a copy was being answered", key)
         return _await_answer(key)
     return Answer(reply, _epoch(received_at), repeated=False)
+
+
+def claim(redis, dedupe_key: str, now: int) -> tuple[bool, int]:
+    """``SET NX`` the message's claim and read SINCE_KEY, in one round trip."""
+    keys_and_args = (KEY_PREFIX + dedupe_key, SINCE_KEY, CLAIM_TTL, now)
+    try:
+        claimed, since = redis.evalsha(CLAIM_SHA, 2, *keys_and_args)
+    except NoScriptError:  # first call on this Redis, or after SCRIPT FLUSH / a restart
+        claimed, since = redis.eval(CLAIM_SCRIPT, 2, *keys_and_args)
+    return bool(claimed), int(since)
+
+
+def claim_is_proof(since: int, created: int, now: int) -> bool:
+    """Whether a successful claim alone shows no earlier copy of a message created at
+    ``created`` was answered: Redis has kept claims since before the message existed (with
+    GRACE for clock difference), and no claim made for it since then can have expired."""
+    return since <= created - GRACE and now <= created + CLAIM_TTL - GRACE
 
 
 def _receive_without_redis(parsed: Parsed, respond: Callable[[], str | None]) -> Answer:

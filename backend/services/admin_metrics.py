@@ -46,15 +46,35 @@ def _param(value):
     return value
 
 
-def _seconds(later: str, earlier: str) -> str:
+def _seconds_sum(flag: str, later: str) -> str:
+    """SUM of ``later - created_at`` in seconds over the rows where ``flag`` holds.
+
+    PostgreSQL sums the intervals and converts once: exact (microseconds), the same numeric
+    value as summing ``EXTRACT(EPOCH ...)`` per row, and far cheaper than numeric per row.
+    (An interval counts days in 32 bits: fine up to ≈ 2·10⁹ summed days.)
+    """
     if is_postgres():
-        return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
-    return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
+        return f"EXTRACT(EPOCH FROM SUM(CASE WHEN {flag} THEN {later} - created_at END))"
+    return f"SUM(CASE WHEN {flag} THEN ((julianday({later}) - julianday(created_at)) * 86400.0) ELSE 0 END)"
 
 
 def aggregate(start: dt.datetime, end: dt.datetime, scope_path: str | None = None) -> dict[Key, dict]:
-    """Additive sums over [start, end) per (area_path, category_id), for events under the scope."""
+    """Additive sums over [start, end) per (area_path, category_id), for events under the scope.
+
+    Two queries, run side by side on PostgreSQL (``_run_all``):
+
+    - events: one pass over the events with any of the period's timestamps in [start, end)
+      (a BitmapOr of the timestamp indexes). The inner select works out each event's
+      conditions once, as flags; the outer one only counts flags. On PostgreSQL ``OFFSET 0``
+      keeps the planner from inlining the flags back into every aggregate (≈ 30 % faster).
+    - ratings and revisits given in the period, each joined to its event by primary key. On
+      PostgreSQL the event is looked up in a ``LATERAL (… OFFSET 0)`` subquery, which makes
+      the join a nested loop over the period's ratings: the planner would otherwise hash-join
+      them against a sequential scan of the whole event table (≈ 4× slower at 1 M events,
+      and growing with the table rather than with the period).
+    """
     p = db.param
+    pg = is_postgres()
     out: dict[Key, dict] = {}
 
     def add(key, values: dict):
@@ -68,64 +88,72 @@ def aggregate(start: dt.datetime, end: dt.datetime, scope_path: str | None = Non
     s, e = _param(start), _param(end)
     in_p = lambda col: f"(e.{col} >= {p} AND e.{col} < {p})"  # noqa: E731
     not_cases = ", ".join(f"'{status}'" for status in NOT_CASES)
-    due = f"e.quick_record = {p} AND {in_p('resolve_due_at')} AND e.status NOT IN ({not_cases})"
-    closed = f"{due} AND e.status = 'closed' AND e.closed_at < {p}"
-    closed_in = f"e.quick_record = {p} AND e.status = 'closed' AND {in_p('closed_at')}"
-    accepted = f"e.quick_record = {p} AND {in_p('accepted_at')} AND e.created_at IS NOT NULL"
-    resolved = f"e.quick_record = {p} AND {in_p('resolved_at')} AND e.created_at IS NOT NULL"
-    quick = f"e.quick_record = {p} AND {in_p('created_at')}"
+    fence = " OFFSET 0" if pg else ""
     sql = f"""
-        SELECT e.area_path, e.category_id,
-          SUM(CASE WHEN {due} THEN 1 ELSE 0 END),
-          SUM(CASE WHEN {closed} THEN 1 ELSE 0 END),
-          SUM(CASE WHEN {closed} AND e.closed_at <= e.resolve_due_at THEN 1 ELSE 0 END),
-          SUM(CASE WHEN {closed_in} THEN 1 ELSE 0 END),
-          SUM(CASE WHEN {closed_in} AND e.reopen_count > 0 THEN 1 ELSE 0 END),
-          SUM(CASE WHEN {accepted} THEN 1 ELSE 0 END),
-          SUM(CASE WHEN {accepted} THEN {_seconds('e.accepted_at', 'e.created_at')} ELSE 0 END),
-          SUM(CASE WHEN {resolved} THEN 1 ELSE 0 END),
-          SUM(CASE WHEN {resolved} THEN {_seconds('e.resolved_at', 'e.created_at')} ELSE 0 END),
-          SUM(CASE WHEN {quick} THEN 1 ELSE 0 END)
-        FROM event e
-        WHERE ({in_p('resolve_due_at')} OR {in_p('accepted_at')} OR {in_p('resolved_at')}
-               OR {in_p('closed_at')} OR (e.quick_record = {p} AND {in_p('created_at')})){scope_sql}
-        GROUP BY e.area_path, e.category_id
+        SELECT area_path, category_id,
+          SUM(CASE WHEN is_due THEN 1 ELSE 0 END),
+          SUM(CASE WHEN is_due AND closed_by_end THEN 1 ELSE 0 END),
+          SUM(CASE WHEN is_due AND closed_by_end AND closed_at <= resolve_due_at THEN 1 ELSE 0 END),
+          SUM(CASE WHEN closed_in THEN 1 ELSE 0 END),
+          SUM(CASE WHEN closed_in AND reopen_count > 0 THEN 1 ELSE 0 END),
+          SUM(CASE WHEN is_accepted THEN 1 ELSE 0 END),
+          {_seconds_sum('is_accepted', 'accepted_at')},
+          SUM(CASE WHEN is_resolved THEN 1 ELSE 0 END),
+          {_seconds_sum('is_resolved', 'resolved_at')},
+          SUM(CASE WHEN is_quick THEN 1 ELSE 0 END)
+        FROM (
+          SELECT e.area_path, e.category_id, e.created_at, e.accepted_at, e.resolved_at, e.closed_at,
+            e.resolve_due_at, e.reopen_count,
+            (e.quick_record = {p} AND {in_p('resolve_due_at')} AND e.status NOT IN ({not_cases})) AS is_due,
+            (e.status = 'closed' AND e.closed_at < {p}) AS closed_by_end,
+            (e.quick_record = {p} AND e.status = 'closed' AND {in_p('closed_at')}) AS closed_in,
+            (e.quick_record = {p} AND {in_p('accepted_at')} AND e.created_at IS NOT NULL) AS is_accepted,
+            (e.quick_record = {p} AND {in_p('resolved_at')} AND e.created_at IS NOT NULL) AS is_resolved,
+            (e.quick_record = {p} AND {in_p('created_at')}) AS is_quick
+          FROM event e
+          WHERE ({in_p('resolve_due_at')} OR {in_p('accepted_at')} OR {in_p('resolved_at')}
+                 OR {in_p('closed_at')} OR (e.quick_record = {p} AND {in_p('created_at')})){scope_sql}{fence}
+        ) m
+        GROUP BY area_path, category_id
     """
     params = (
-        [False, s, e]  # due
-        + [False, s, e, e] * 2  # closed, closed on time
-        + [False, s, e] * 2  # closed in period, reopened
-        + [False, s, e] * 2  # accepted, seconds
-        + [False, s, e] * 2  # resolved, seconds
-        + [True, s, e]  # quick
+        [False, s, e]  # is_due
+        + [e]  # closed_by_end
+        + [False, s, e] * 3  # closed_in, is_accepted, is_resolved
+        + [True, s, e]  # is_quick
         + [s, e, s, e, s, e, s, e, True, s, e] + scope_params
     )
     names = ("due", "closed", "closed_on_time", "closed_in_period", "reopened", "accepted",
              "accept_seconds", "resolved", "resolve_seconds", "quick_record_count")
 
-    rating_sql = f"""
-        SELECT e.area_path, e.category_id, COUNT(*), SUM(CASE WHEN r.score >= 4 THEN 1 ELSE 0 END)
-        FROM rating r JOIN event e ON e.id = r.event_id
-        WHERE r.created_at >= {p} AND r.created_at < {p} AND e.quick_record = {p}{scope_sql}
-        GROUP BY e.area_path, e.category_id
-    """
+    def with_event(alias: str) -> str:
+        """``alias``'s event (area_path, category_id) as ``e``, if not a quick record and in scope."""
+        if pg:
+            return (f"CROSS JOIN LATERAL (SELECT e.area_path, e.category_id FROM event e "
+                    f"WHERE e.id = {alias}.event_id AND e.quick_record = {p}{scope_sql} OFFSET 0) e")
+        return f"JOIN event e ON e.id = {alias}.event_id AND e.quick_record = {p}{scope_sql}"
 
-    revisit_sql = f"""
-        SELECT e.area_path, e.category_id, COUNT(*),
-               SUM(CASE WHEN v.outcome = 'satisfied' THEN 1 ELSE 0 END)
-        FROM revisit v JOIN event e ON e.id = v.event_id
+    feedback_sql = f"""
+        SELECT 1, e.area_path, e.category_id, COUNT(*), SUM(CASE WHEN r.score >= 4 THEN 1 ELSE 0 END)
+        FROM rating r {with_event('r')}
+        WHERE r.created_at >= {p} AND r.created_at < {p}
+        GROUP BY e.area_path, e.category_id
+        UNION ALL
+        SELECT 2, e.area_path, e.category_id, COUNT(*), SUM(CASE WHEN v.outcome = 'satisfied' THEN 1 ELSE 0 END)
+        FROM revisit v {with_event('v')}
         WHERE v.status = 'done' AND v.outcome IN ('satisfied', 'unsatisfied')
-          AND v.done_at >= {p} AND v.done_at < {p} AND e.quick_record = {p}{scope_sql}
+          AND v.done_at >= {p} AND v.done_at < {p}
         GROUP BY e.area_path, e.category_id
     """
-    main_rows, rating_rows, revisit_rows = _run_all([
-        (sql, params), (rating_sql, [s, e, False] + scope_params), (revisit_sql, [s, e, False] + scope_params)])
+    feedback_params = [False] + scope_params + [s, e]
+    main_rows, feedback_rows = _run_all([(sql, params), (feedback_sql, feedback_params * 2)])
     for row in main_rows:
         add(row[:2], {name: _number(v) for name, v in zip(names, row[2:])})
-    for row in rating_rows:
-        add(row[:2], {"ratings": _number(row[2]), "satisfied_ratings": _number(row[3])})
-    for row in revisit_rows:
-        add(row[:2], {"revisits": _number(row[2]), "satisfied_revisits": _number(row[3])})
+    for kind, *row in feedback_rows:
+        if kind == 1:
+            add(row[:2], {"ratings": _number(row[2]), "satisfied_ratings": _number(row[3])})
+        else:
+            add(row[:2], {"revisits": _number(row[2]), "satisfied_revisits": _number(row[3])})
     return out
 
 
@@ -133,18 +161,33 @@ def _run_all(queries: list[tuple[str, list]]) -> list[list[tuple]]:
     """Run independent read queries. On PostgreSQL, outside a transaction, each runs on its own
     connection in a thread, so the page waits for the slowest query rather than their sum
     (PostgreSQL uses the other cores); elsewhere — SQLite, or inside a transaction whose
-    uncommitted rows other connections could not see — one after the other."""
-    if not is_postgres() or db.in_transaction() or len(queries) < 2:
+    uncommitted rows other connections could not see — one after the other.
+
+    On PostgreSQL each query runs in its own short transaction with ``SET LOCAL jit = off``:
+    the planner's cost for a few months of events crosses ``jit_above_cost``, and compiling
+    (≈ 15–20 ms, more once optimisation kicks in for a year) costs more than it saves on
+    queries of this size. Inside the caller's transaction the setting is left alone."""
+    if not is_postgres():
         return [db.execute_sql(sql, params).fetchall() for sql, params in queries]
+    if db.in_transaction():
+        return [db.execute_sql(sql, params).fetchall() for sql, params in queries]
+
+    def run_here(query):
+        with db.atomic():
+            db.execute_sql("SET LOCAL jit = off")
+            return db.execute_sql(*query).fetchall()
+
+    if len(queries) < 2:
+        return [run_here(query) for query in queries]
     from concurrent.futures import ThreadPoolExecutor
 
     def run(query):
         with db.connection_context():
-            return db.execute_sql(*query).fetchall()
+            return run_here(query)
 
     with ThreadPoolExecutor(max_workers=len(queries) - 1, thread_name_prefix="metrics") as pool:
         others = [pool.submit(run, query) for query in queries[1:]]
-        first = db.execute_sql(*queries[0]).fetchall()
+        first = run_here(queries[0])
         return [first] + [future.result() for future in others]
 
 

@@ -24,7 +24,7 @@ import functools
 import peewee
 
 from backend import clock
-from backend.db import db, transaction
+from backend.db import db, execute_prepared, is_postgres, transaction
 from backend.models import InboundMessage, Resident
 
 #: Stored in ``InboundMessage.reply`` when the answer was "nothing to say" (WeChat ``success``).
@@ -52,6 +52,12 @@ def record_inbound(*, dedupe_key: str, openid: str, msg_type: str, event_type: s
     at = clock.now()
     values = (dedupe_key, openid, msg_type, event_type, InboundMessage.payload.db_value(payload), reply,
               InboundMessage.created_at.db_value(at))
+    if is_postgres():
+        # One statement (atomic on its own): the row, and the sender touched only if the row
+        # is new — one round trip instead of five (docs/benchmarks.md, "/wechat callback").
+        statement = "ejia_record_touching" if opens_window else "ejia_record_ensuring"
+        stored = execute_prepared(statement, _pg_record_sql()[statement], values).fetchone()
+        return at if stored is not None else None
     try:
         with transaction():
             db.execute_sql(_sql(db.param)["insert_inbound"], values)
@@ -110,4 +116,28 @@ def _sql(param: str) -> dict[str, str]:
         "ensure_resident": f"INSERT INTO {table(Resident)} ({key}, {cols(Resident, 'created_at')}, "
                            f"{cols(Resident, 'subscribe_opt_ins')}) VALUES ({param}, {param}, 0) "
                            f"ON CONFLICT ({key}) DO NOTHING",
+    }
+
+
+@functools.cache
+def _pg_record_sql() -> dict[str, str]:
+    """PostgreSQL only (data-modifying CTEs), prepared once per connection: store the message
+    and, if it is new, touch its sender. $1–$7 are the InboundMessage columns in order."""
+    def table(model):
+        return f'"{model._meta.table_name}"'
+
+    def col(model, name):
+        return f'"{model._meta.fields[name].column_name}"'
+
+    names = ("dedupe_key", "openid", "msg_type", "event_type", "payload", "reply", "created_at")
+    stored = (f"WITH stored AS (INSERT INTO {table(InboundMessage)} ({', '.join(col(InboundMessage, n) for n in names)}) "
+              f"VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT ({col(InboundMessage, 'dedupe_key')}) DO NOTHING "
+              f"RETURNING 1 AS new), sender AS (INSERT INTO {table(Resident)} ")
+    key, seen, created = col(Resident, "oa_openid"), col(Resident, "last_message_at"), col(Resident, "created_at")
+    opt_ins = col(Resident, "subscribe_opt_ins")
+    return {
+        "ejia_record_touching": f"{stored}({key}, {seen}, {created}, {opt_ins}) SELECT $2, $7, $7, 0 FROM stored "
+                                f"ON CONFLICT ({key}) DO UPDATE SET {seen} = excluded.{seen}) SELECT new FROM stored",
+        "ejia_record_ensuring": f"{stored}({key}, {created}, {opt_ins}) SELECT $2, $7, 0 FROM stored "
+                                f"ON CONFLICT ({key}) DO NOTHING) SELECT new FROM stored",
     }

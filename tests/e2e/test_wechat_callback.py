@@ -224,6 +224,39 @@ def test_copies_are_answered_from_the_database_when_redis_forgot(live_app, dialo
     assert len(dialog.seen) == 1 and len(stored()) == 1
 
 
+def test_a_fresh_redis_starts_the_claims_since_mark(live_app, dialog, redis_conn):
+    redis_conn.flushdb()
+    user = live_app.user()
+    before = int(time.time())
+    user.post(user.prepare(user.message("text", Content="第一条")))
+    assert before <= int(redis_conn.get(inbound.SINCE_KEY)) <= int(time.time())
+    assert redis_conn.ttl(inbound.SINCE_KEY) == -1  # kept for as long as Redis keeps our keys
+
+
+def test_a_copy_older_than_its_claim_is_answered_from_the_database(live_app, dialog, redis_conn):
+    """Redis has kept claims for an hour, but this message is older than any claim can live:
+    the claim alone is no proof, so the stored row answers the copy and the dialog acts once."""
+    redis_conn.set(inbound.SINCE_KEY, int(time.time()) - 3600)
+    user = live_app.user()
+    values = user.message("text", Content="很久以前发的", CreateTime=int(time.time()) - inbound.CLAIM_TTL)
+    push = user.prepare(values)
+    first = user.decode_reply(user.post(push).text)
+    redis_conn.delete(inbound.KEY_PREFIX + f"msg:{values['MsgId']}")  # the claim expired
+    assert user.decode_reply(user.post(push).text) == first
+    assert len(dialog.seen) == 1 and len(stored()) == 1
+
+
+def test_in_the_steady_state_the_claim_is_the_proof(live_app, dialog, redis_conn):
+    """Redis has kept claims since long before the message: one script call decides, and a
+    copy is answered from the stored reply as before."""
+    redis_conn.set(inbound.SINCE_KEY, int(time.time()) - 3600)
+    user = live_app.user()
+    push = user.prepare(user.message("text", Content="平常的一条"))
+    answers = [user.decode_reply(user.post(push).text) for _ in range(3)]
+    assert answers[0] == answers[1] == answers[2]
+    assert len(dialog.seen) == 1 and len(stored()) == 1
+
+
 def test_a_copy_gives_up_waiting_within_the_budget(live_app, monkeypatch):
     slow = CapturingDialog(delay=1.0)
     monkeypatch.setattr(dispatch, "dialog_module", lambda: slow)

@@ -9,6 +9,7 @@ import re
 import pytest
 
 from backend import clock, metrics
+from backend.db import db
 from backend.models import Category, Event, Rating, Revisit
 from backend.services import admin_metrics
 from tests.integration.test_console_fixtures import console_app, cworld, logged_in  # noqa: F401
@@ -52,8 +53,16 @@ def build_data_set(world, count=240, seed=7):
                            outcome=outcome, created_at=closed, done_at=closed + dt.timedelta(hours=rng.uniform(1, 200)))
 
 
+def local_days(first: dt.date, last: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """[start, end) in naive UTC of whole local days, as the page turns its from/to into."""
+    return (clock.from_local(dt.datetime.combine(first, dt.time())),
+            clock.from_local(dt.datetime.combine(last + dt.timedelta(days=1), dt.time())))
+
+
 PERIODS = [(dt.datetime(2025, 4, 1), dt.datetime(2025, 5, 1)), (dt.datetime(2025, 3, 10), dt.datetime(2025, 6, 20)),
-           (dt.datetime(2025, 5, 3, 7, 30), dt.datetime(2025, 5, 9))]
+           (dt.datetime(2025, 5, 3, 7, 30), dt.datetime(2025, 5, 9)),
+           # User-chosen whole local days: three months, and a fortnight across a month's end.
+           local_days(dt.date(2025, 3, 1), dt.date(2025, 5, 31)), local_days(dt.date(2025, 4, 24), dt.date(2025, 5, 7))]
 
 
 def close(a, b):
@@ -93,6 +102,20 @@ def test_sql_figures_equal_the_reference_definitions(cworld, period):
         for mine, reference in zip(period_rows["by_category"], by_category):
             same_figures(mine, reference)
     assert reference_total["due"] > 0  # the data set really exercises the figures
+    # ... including the non-additive part of 结案数: cases due in the period but closed after it.
+    assert Event.select().where((Event.resolve_due_at >= start) & (Event.resolve_due_at < end)
+                                & (Event.status == "closed") & (Event.closed_at >= end)).count() > 0
+
+
+def test_sums_are_the_same_inside_a_transaction(cworld):
+    """On PostgreSQL the queries run side by side on their own connections (jit off) outside a
+    transaction, and one after the other on the caller's connection inside one: same sums."""
+    build_data_set(cworld.world)
+    start, end = local_days(dt.date(2025, 3, 1), dt.date(2025, 5, 31))
+    outside = admin_metrics.aggregate(start, end, cworld.world.district.path)
+    with db.atomic():
+        inside = admin_metrics.aggregate(start, end, cworld.world.district.path)
+    assert inside == outside and outside
 
 
 def Area_order():
@@ -148,3 +171,24 @@ def test_metrics_page_shows_the_reference_numbers_in_administrative_order(consol
     for banned in ("登录次数", "在线时长", "活跃度", "上线"):
         assert banned not in html
     assert html.count("排名") == html.count("不作排名")
+
+
+def test_a_chosen_three_month_period_shows_the_reference_figures(console_app, cworld):
+    """A user-chosen period across months (whole local days): the headline figures are the
+    definitions' own — 结案率 for the period, not a sum of monthly ones."""
+    world = cworld.world
+    build_data_set(world)
+    centre = logged_in(console_app, "city")
+    with clock.frozen(NOW):
+        page = centre.get(f"/console/metrics?area_id={world.city.id}&from=2025-03-01&to=2025-05-31")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    [total] = metrics.metrics_for(*local_days(dt.date(2025, 3, 1), dt.date(2025, 5, 31)), world.city.path)
+    assert f'id="total-due">{total["due"]}<' in html
+    assert f'结案率（{total["closed"]}/{total["due"]}）' in html
+    assert f'按期结案率（{total["closed_on_time"]}/{total["due"]}）' in html
+    assert f'id="total-satisfaction-rate">{metrics.format_rate(total["satisfaction_rate"])}<' in html
+    assert f'id="total-revisit-rate">{metrics.format_rate(total["revisit_satisfaction_rate"])}<' in html
+    monthly = [metrics.metrics_for(*admin_metrics.month_bounds(label), world.city.path)[0]
+               for label in ("2025-03", "2025-04", "2025-05")]
+    assert sum(m["closed"] for m in monthly) < total["closed"]  # the period is not a sum of months
