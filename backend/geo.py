@@ -290,7 +290,7 @@ def invalidate_grid_index() -> None:
 
 def _grid_fingerprint() -> tuple:
     row = (Area.select(peewee.fn.COUNT(Area.id), peewee.fn.MAX(Area.id),
-                       peewee.fn.SUM(peewee.fn.LENGTH(Area.boundary)))
+                       peewee.fn.SUM(peewee.fn.LENGTH(Area.boundary)), peewee.fn.SUM(Area.boundary_version))
            .where(Area.level == "grid", Area.boundary.is_null(False)).tuples().get())
     return tuple(row)
 
@@ -300,11 +300,10 @@ def grid_index(recheck_seconds: float = GRID_RECHECK_SECONDS) -> GridIndex:
 
     Freshness: ``invalidate_grid_index()`` makes the calling process rebuild on its next
     call; every other process (web workers, RQ workers) notices within ``recheck_seconds``
-    through a cheap fingerprint, ``COUNT(*), MAX(id), SUM(LENGTH(boundary))`` over grids.
-    Limit: an edit that keeps the boundary text the same length (moving one vertex by the
-    same number of digits) is invisible to the fingerprint, so other processes keep the
-    old shape until a restart; a version column bumped by the area service would close
-    that gap and should then replace the fingerprint.
+    through a cheap fingerprint over grids: ``COUNT(*), MAX(id), SUM(LENGTH(boundary)),
+    SUM(boundary_version)`` — ``Area.save()`` bumps the version whenever the boundary
+    changed, so even an edit that keeps the GeoJSON text the same length is seen. (A raw
+    SQL ``UPDATE`` of a boundary bypasses that; go through the model or restart.)
     """
     now = time.monotonic()
     if _cache["index"] is not None and not _cache["stale"] and now - _cache["checked_at"] < recheck_seconds:

@@ -161,6 +161,9 @@ def main() -> int:
     from tests.fixtures_web import settings_overrides
 
     app = create_app(overrides=settings_overrides(settings))
+    from backend.db import migrate
+
+    migrate(db.obj)  # a database prepared by an older checkout gets the newer migrations
     with db.connection_context():
         total = Event.select().count()
         if total < EVENTS:

@@ -17,7 +17,15 @@ class Area(BaseModel):
     # Materialised path "/1/4/9/" so that scope checks are a prefix test.
     path = peewee.CharField(max_length=255, index=True, default="/")
     boundary = JSONField(null=True)  # GeoJSON geometry, WGS-84
+    # Bumped by save() whenever the boundary changed: other processes' grid indexes notice
+    # it through their fingerprint (backend/geo.py, migration 0005).
+    boundary_version = peewee.IntegerField(default=0)
     sort_order = peewee.IntegerField(default=0)
+
+    def save(self, *args, **kwargs):
+        if self._pk is not None and "boundary" in {field.name for field in self.dirty_fields}:
+            self.boundary_version = (self.boundary_version or 0) + 1
+        return super().save(*args, **kwargs)
 
     def is_within(self, other: "Area") -> bool:
         return self.path.startswith(other.path)
