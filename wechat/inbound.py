@@ -15,7 +15,7 @@ message created at least ``GRACE`` seconds after that instant, and still young e
 its claims cannot have expired, had every earlier copy claimed in this same Redis, so a
 successful claim is proof; otherwise (the first minute after Redis lost its keys, a very old
 message) the row is checked as well. This saves a database round trip on nearly every push
-(docs/wechat-protocol.md, "De-duplication"). It assumes WeChat's clock and ours agree within
+(docs/wechat-protocol.md, "Retries: acting once"). It assumes WeChat's clock and ours agree within
 ``GRACE`` and a Redis that does not evict keys (RQ needs ``noeviction`` anyway).
 
 XML is parsed once, by defusedxml with DTDs, entities and external references refused; the
@@ -190,7 +190,11 @@ def claim(redis, dedupe_key: str, now: int) -> tuple[bool, int]:
         claimed, since = redis.evalsha(CLAIM_SHA, 2, *keys_and_args)
     except NoScriptError:  # first call on this Redis, or after SCRIPT FLUSH / a restart
         claimed, since = redis.eval(CLAIM_SCRIPT, 2, *keys_and_args)
-    return bool(claimed), int(since)
+    try:
+        return bool(claimed), int(since)
+    except ValueError:  # not ours to read (set by hand?): no proof, so the row is checked
+        log.warning("%s holds %r, not an epoch; checking rows until it is reset", SINCE_KEY, since)
+        return bool(claimed), now
 
 
 def claim_is_proof(since: int, created: int, now: int) -> bool:

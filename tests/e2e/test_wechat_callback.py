@@ -257,6 +257,17 @@ def test_in_the_steady_state_the_claim_is_the_proof(live_app, dialog, redis_conn
     assert len(dialog.seen) == 1 and len(stored()) == 1
 
 
+def test_a_garbled_since_mark_means_checking_rows_not_failing(live_app, dialog, redis_conn):
+    redis_conn.set(inbound.SINCE_KEY, "not-a-number")
+    user = live_app.user()
+    values = user.message("text", Content="标记坏了")
+    push = user.prepare(values)
+    first = user.decode_reply(user.post(push).text)
+    redis_conn.delete(inbound.KEY_PREFIX + f"msg:{values['MsgId']}")
+    assert user.decode_reply(user.post(push).text) == first  # answered from the row, not acted again
+    assert len(dialog.seen) == 1 and len(stored()) == 1
+
+
 def test_a_copy_gives_up_waiting_within_the_budget(live_app, monkeypatch):
     slow = CapturingDialog(delay=1.0)
     monkeypatch.setattr(dispatch, "dialog_module", lambda: slow)

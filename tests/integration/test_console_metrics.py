@@ -150,14 +150,20 @@ def test_monthly_rollup_equals_live_figures_and_can_be_rebuilt(cworld):
     assert fresh["closed"] == sums["2025-04"]["closed"] - 1
 
 
-def test_metrics_page_shows_the_reference_numbers_in_administrative_order(console_app, cworld):
+def metrics_page(console_app, cworld, area: str, period: str) -> tuple:
+    """The reference data set, and the metrics page for ``area`` (a world attribute) over
+    ``period`` ("from=…&to=…") as the city centre sees it at NOW."""
     world = cworld.world
     build_data_set(world)
     centre = logged_in(console_app, "city")
     with clock.frozen(NOW):
-        page = centre.get(f"/console/metrics?area_id={world.district.id}&from=2025-04-01&to=2025-04-30")
-    html = page.get_data(as_text=True)
+        page = centre.get(f"/console/metrics?area_id={getattr(world, area).id}&{period}")
     assert page.status_code == 200
+    return world, page.get_data(as_text=True)
+
+
+def test_metrics_page_shows_the_reference_numbers_in_administrative_order(console_app, cworld):
+    world, html = metrics_page(console_app, cworld, "district", "from=2025-04-01&to=2025-04-30")
     start, end = clock.from_local(dt.datetime(2025, 4, 1)), clock.from_local(dt.datetime(2025, 5, 1))
     reference = metrics.metrics_for(start, end, world.district.path, "area")
     table = html.split('id="by-area"')[1].split("</table>")[0]
@@ -176,13 +182,7 @@ def test_metrics_page_shows_the_reference_numbers_in_administrative_order(consol
 def test_a_chosen_three_month_period_shows_the_reference_figures(console_app, cworld):
     """A user-chosen period across months (whole local days): the headline figures are the
     definitions' own — 结案率 for the period, not a sum of monthly ones."""
-    world = cworld.world
-    build_data_set(world)
-    centre = logged_in(console_app, "city")
-    with clock.frozen(NOW):
-        page = centre.get(f"/console/metrics?area_id={world.city.id}&from=2025-03-01&to=2025-05-31")
-    html = page.get_data(as_text=True)
-    assert page.status_code == 200
+    world, html = metrics_page(console_app, cworld, "city", "from=2025-03-01&to=2025-05-31")
     [total] = metrics.metrics_for(*local_days(dt.date(2025, 3, 1), dt.date(2025, 5, 31)), world.city.path)
     assert f'id="total-due">{total["due"]}<' in html
     assert f'结案率（{total["closed"]}/{total["due"]}）' in html
