@@ -88,14 +88,15 @@ def execute_prepared(name: str, sql: str, params: Sequence):
     connection = db.connection()
     with _prepared_lock:
         names = _prepared.setdefault(connection, set())
+    prepare = f"PREPARE {name} AS {sql}"
     execute = f"EXECUTE {name}({', '.join(['%s'] * len(params))})"
     if name not in names:
-        db.execute_sql(f"PREPARE {name} AS {sql}")
+        db.execute_sql(prepare)
         names.add(name)
     try:
         return db.execute_sql(execute, tuple(params))
     except peewee.DatabaseError as exc:  # InvalidSqlStatementName (26000): the session lost it
         if getattr(getattr(exc, "orig", None), "pgcode", None) != "26000" or db.in_transaction():
             raise
-        db.execute_sql(f"PREPARE {name} AS {sql}")
-        return db.execute_sql(execute, tuple(params))
+    db.execute_sql(prepare)
+    return db.execute_sql(execute, tuple(params))

@@ -153,7 +153,7 @@ def main() -> int:
 
     settings = install_settings()
     from backend import clock
-    from backend.db import db
+    from backend.db import db, migrate
     from backend.models import Area, Event
     from backend.passwords import hash_password
     from backend.services import admin_metrics
@@ -161,8 +161,6 @@ def main() -> int:
     from tests.fixtures_web import settings_overrides
 
     app = create_app(overrides=settings_overrides(settings))
-    from backend.db import migrate
-
     migrate(db.obj)  # a database prepared by an older checkout gets the newer migrations
     with db.connection_context():
         total = Event.select().count()

@@ -23,7 +23,7 @@ class Area(BaseModel):
     sort_order = peewee.IntegerField(default=0)
 
     def save(self, *args, **kwargs):
-        if self._pk is not None and "boundary" in {field.name for field in self.dirty_fields}:
+        if self._pk is not None and "boundary" in self.dirty_field_names:
             self.boundary_version = (self.boundary_version or 0) + 1
         return super().save(*args, **kwargs)
 

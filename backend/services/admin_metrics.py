@@ -167,9 +167,7 @@ def _run_all(queries: list[tuple[str, list]]) -> list[list[tuple]]:
     the planner's cost for a few months of events crosses ``jit_above_cost``, and compiling
     (≈ 15–20 ms, more once optimisation kicks in for a year) costs more than it saves on
     queries of this size. Inside the caller's transaction the setting is left alone."""
-    if not is_postgres():
-        return [db.execute_sql(sql, params).fetchall() for sql, params in queries]
-    if db.in_transaction():
+    if not is_postgres() or db.in_transaction():
         return [db.execute_sql(sql, params).fetchall() for sql, params in queries]
 
     def run_here(query):

@@ -92,29 +92,34 @@ def _upsert_resident(openid: str, opens_window: bool, at: dt.datetime) -> None:
         db.execute_sql(_sql(db.param)["ensure_resident"], (openid, when))
 
 
+#: The InboundMessage columns every insert writes, in this order (``values`` in record_inbound).
+_INBOUND_COLUMNS = ("dedupe_key", "openid", "msg_type", "event_type", "payload", "reply", "created_at")
+
+
+def _table(model) -> str:
+    return f'"{model._meta.table_name}"'
+
+
+def _cols(model, *names) -> str:
+    return ", ".join(f'"{model._meta.fields[n].column_name}"' for n in names)
+
+
 @functools.cache
 def _sql(param: str) -> dict[str, str]:
     """The statements for one placeholder style ('?' SQLite, '%s' psycopg2)."""
-    def table(model):
-        return f'"{model._meta.table_name}"'
-
-    def cols(model, *names):
-        return ", ".join(f'"{model._meta.fields[n].column_name}"' for n in names)
-
-    inbound = cols(InboundMessage, "dedupe_key", "openid", "msg_type", "event_type", "payload", "reply",
-                   "created_at")
-    key = cols(Resident, "oa_openid")
-    seen = cols(Resident, "last_message_at")
+    inbound = _cols(InboundMessage, *_INBOUND_COLUMNS)
+    key = _cols(Resident, "oa_openid")
+    seen = _cols(Resident, "last_message_at")
     return {
-        "insert_inbound": f"INSERT INTO {table(InboundMessage)} ({inbound}) VALUES ({', '.join([param] * 7)})",
-        "inbound_stored": f"SELECT 1 FROM {table(InboundMessage)} WHERE {cols(InboundMessage, 'dedupe_key')} = {param}",
-        "answer_inbound": f"UPDATE {table(InboundMessage)} SET {cols(InboundMessage, 'reply')} = {param} "
-                          f"WHERE {cols(InboundMessage, 'dedupe_key')} = {param}",
-        "touch_resident": f"INSERT INTO {table(Resident)} ({key}, {seen}, {cols(Resident, 'created_at')}, "
-                          f"{cols(Resident, 'subscribe_opt_ins')}) VALUES ({param}, {param}, {param}, 0) "
+        "insert_inbound": f"INSERT INTO {_table(InboundMessage)} ({inbound}) VALUES ({', '.join([param] * 7)})",
+        "inbound_stored": f"SELECT 1 FROM {_table(InboundMessage)} WHERE {_cols(InboundMessage, 'dedupe_key')} = {param}",
+        "answer_inbound": f"UPDATE {_table(InboundMessage)} SET {_cols(InboundMessage, 'reply')} = {param} "
+                          f"WHERE {_cols(InboundMessage, 'dedupe_key')} = {param}",
+        "touch_resident": f"INSERT INTO {_table(Resident)} ({key}, {seen}, {_cols(Resident, 'created_at')}, "
+                          f"{_cols(Resident, 'subscribe_opt_ins')}) VALUES ({param}, {param}, {param}, 0) "
                           f"ON CONFLICT ({key}) DO UPDATE SET {seen} = excluded.{seen}",
-        "ensure_resident": f"INSERT INTO {table(Resident)} ({key}, {cols(Resident, 'created_at')}, "
-                           f"{cols(Resident, 'subscribe_opt_ins')}) VALUES ({param}, {param}, 0) "
+        "ensure_resident": f"INSERT INTO {_table(Resident)} ({key}, {_cols(Resident, 'created_at')}, "
+                           f"{_cols(Resident, 'subscribe_opt_ins')}) VALUES ({param}, {param}, 0) "
                            f"ON CONFLICT ({key}) DO NOTHING",
     }
 
@@ -123,18 +128,11 @@ def _sql(param: str) -> dict[str, str]:
 def _pg_record_sql() -> dict[str, str]:
     """PostgreSQL only (data-modifying CTEs), prepared once per connection: store the message
     and, if it is new, touch its sender. $1–$7 are the InboundMessage columns in order."""
-    def table(model):
-        return f'"{model._meta.table_name}"'
-
-    def col(model, name):
-        return f'"{model._meta.fields[name].column_name}"'
-
-    names = ("dedupe_key", "openid", "msg_type", "event_type", "payload", "reply", "created_at")
-    stored = (f"WITH stored AS (INSERT INTO {table(InboundMessage)} ({', '.join(col(InboundMessage, n) for n in names)}) "
-              f"VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT ({col(InboundMessage, 'dedupe_key')}) DO NOTHING "
-              f"RETURNING 1 AS new), sender AS (INSERT INTO {table(Resident)} ")
-    key, seen, created = col(Resident, "oa_openid"), col(Resident, "last_message_at"), col(Resident, "created_at")
-    opt_ins = col(Resident, "subscribe_opt_ins")
+    stored = (f"WITH stored AS (INSERT INTO {_table(InboundMessage)} ({_cols(InboundMessage, *_INBOUND_COLUMNS)}) "
+              f"VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT ({_cols(InboundMessage, 'dedupe_key')}) DO NOTHING "
+              f"RETURNING 1 AS new), sender AS (INSERT INTO {_table(Resident)} ")
+    key, seen, created = _cols(Resident, "oa_openid"), _cols(Resident, "last_message_at"), _cols(Resident, "created_at")
+    opt_ins = _cols(Resident, "subscribe_opt_ins")
     return {
         "ejia_record_touching": f"{stored}({key}, {seen}, {created}, {opt_ins}) SELECT $2, $7, $7, 0 FROM stored "
                                 f"ON CONFLICT ({key}) DO UPDATE SET {seen} = excluded.{seen}) SELECT new FROM stored",
