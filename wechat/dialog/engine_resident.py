@@ -46,17 +46,25 @@ def _keep_voice(state: State, turn) -> State:
 
 def start(turn) -> tuple[State, str | None, list]:
     """Begin a report from whatever this message carries (or from nothing: the menu)."""
-    msg = turn.msg
     state = _keep_voice(_new_draft(turn), turn)
-    if turn.is_media:
-        return _photo(state, turn)
-    if msg.kind == "location" or turn.is_scan:
-        return _place_message(state, turn)
-    if msg.kind == "voice" and not turn.text:
-        return _voice_kept(state, turn)
+    answer = _by_message_kind(state, turn)
+    if answer is not None:
+        return answer
     if turn.text and turn.intent.name != "report":
         return _set_description(state, turn)
     return advance(state, turn)
+
+
+def _by_message_kind(state: State, turn) -> tuple[State, str | None, list] | None:
+    """A photo, a place (location or building QR) or a voice note without recognised text
+    is handled the same whether it starts a report or arrives mid-way; None for the rest."""
+    if turn.is_media:
+        return _photo(state, turn)
+    if turn.msg.kind == "location" or turn.is_scan:
+        return _place_message(state, turn)
+    if turn.msg.kind == "voice" and not turn.text:
+        return _voice_kept(state, turn)
+    return None
 
 
 def ask_switch(state: State) -> tuple[State, str, list]:
@@ -65,16 +73,13 @@ def ask_switch(state: State) -> tuple[State, str, list]:
 
 
 def continue_report(state: State, turn) -> tuple[State, str | None, list]:
-    msg, step = turn.msg, state.step
+    step = state.step
     state = _keep_voice(state, turn)
     if step == "switch":
         return _switch_answer(state, turn)
-    if turn.is_media:
-        return _photo(state, turn)
-    if msg.kind == "location" or turn.is_scan:
-        return _place_message(state, turn)
-    if msg.kind == "voice" and not turn.text:
-        return _voice_kept(state, turn)
+    answer = _by_message_kind(state, turn)
+    if answer is not None:
+        return answer
     if not turn.text:
         return state, texts.join(texts.HINT, prompt(state)), []
     if step == "place":
