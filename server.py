@@ -11,6 +11,7 @@ import os
 import sys
 
 from backend import config
+from backend.db import connect as connect_db
 from backend.db import db, init_database
 from backend.redis_conn import connect as connect_redis
 
@@ -28,7 +29,7 @@ def bootstrap(overrides: dict | None = None) -> config.Settings:
 
 
 def create_app(overrides: dict | None = None):
-    from flask import Flask, jsonify
+    from flask import Flask, jsonify, request
 
     from backend.errors import DomainError
 
@@ -39,9 +40,13 @@ def create_app(overrides: dict | None = None):
     app.extensions["ejia.settings"] = settings
     app.extensions["ejia.redis"] = connect_redis(settings)
 
+    # Endpoints whose first statement doubles as the connection check (backend.db.connect):
+    # they skip the pool's check-out probe, a round trip (wechat.web registers /wechat).
+    unprobed = app.extensions.setdefault("ejia.db.unprobed_endpoints", set())
+
     @app.before_request
     def _open_db():
-        db.connect(reuse_if_open=True)
+        connect_db(probe=request.endpoint not in unprobed)
 
     @app.teardown_request
     def _close_db(exc):

@@ -6,16 +6,21 @@ per job by workers (``with db.connection_context():``).
 """
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence, TypeVar
 from urllib.parse import urlparse
 
 import peewee
 from playhouse.db_url import connect as connect_url
+from playhouse.db_url import register_database
+from playhouse.pool import PooledPostgresqlDatabase
 
 db = peewee.DatabaseProxy()
+log = logging.getLogger("ejia.db")
+T = TypeVar("T")
 
 SQLITE_PRAGMAS = {
     "journal_mode": "wal",
@@ -26,8 +31,58 @@ SQLITE_PRAGMAS = {
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
+_checkout = threading.local()  # .unprobed: this thread takes a pooled connection without the probe
 _prepared: "weakref.WeakKeyDictionary[object, set[str]]" = weakref.WeakKeyDictionary()
 _prepared_lock = threading.Lock()
+
+
+class ProbingPostgresPool(PooledPostgresqlDatabase):
+    """peewee's PostgreSQL pool (``postgresql+pool://``). On check-out it probes an idle
+    connection with ``SELECT 1`` — a round trip, made inside the pool's lock — so a handler
+    never starts its work on a connection PostgreSQL has dropped. ``connect(probe=False)``
+    skips that probe for a caller whose first statement is safe to run again on a fresh
+    connection (``run_on_live_connection``): its statement is the probe."""
+
+    def _is_closed(self, conn):
+        if getattr(_checkout, "unprobed", False) and not conn.closed:
+            status = self._adapter.txn_status(conn)
+            if status == self._adapter.txn_idle:
+                return False  # locally known idle: trust it, the caller copes with a dead one
+        return super()._is_closed(conn)
+
+
+register_database(ProbingPostgresPool, "postgres+pool", "postgresql+pool")
+
+
+def connect(*, probe: bool = True) -> None:
+    """Open this thread's connection (from the pool, if pooled) unless it is open already."""
+    _checkout.unprobed = not probe
+    try:
+        db.connect(reuse_if_open=True)
+    finally:
+        _checkout.unprobed = False
+
+
+def run_on_live_connection(statement: Callable[[], T]) -> T:
+    """Run ``statement`` (one statement, atomic on its own, safe to run twice); if the
+    connection turns out to be dead (PostgreSQL restarted, a proxy dropped it), drop it,
+    open a probed one and run the statement once more. The caller of a write must be ready
+    for the rare case where the first run took effect before the line went down."""
+    try:
+        return statement()
+    except (peewee.OperationalError, peewee.InterfaceError):
+        if db.in_transaction() or not _connection_dead():
+            raise
+    log.warning("database connection was dead; running the statement on a fresh one")
+    drop = getattr(db.obj, "manual_close", None)  # a pool must not hand the dead one out again
+    drop() if drop is not None else db.close()
+    db.connect()
+    return statement()
+
+
+def _connection_dead() -> bool:
+    """psycopg2 marks a connection ``closed`` once the server side is gone (SQLite's never is)."""
+    return bool(getattr(db.connection(), "closed", False))
 
 
 def make_database(url: str) -> peewee.Database:

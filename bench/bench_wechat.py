@@ -241,12 +241,14 @@ def prepare_stack(args) -> dict:
     return {"settings": settings, "env": env}
 
 
-def stored_rows(settings, openid_prefix: str) -> int:
+def stored_rows(settings, openid_prefix: str) -> tuple[int, int]:
+    """Rows stored for this run's messages, and how many of them have their reply kept."""
     from backend.db import db
     from backend.models import InboundMessage
 
     with db.connection_context():
-        return InboundMessage.select().where(InboundMessage.openid.startswith(openid_prefix)).count()
+        rows = InboundMessage.select().where(InboundMessage.openid.startswith(openid_prefix))
+        return rows.count(), rows.where(InboundMessage.reply.is_null(False)).count()
 
 
 HANDLERS = (  # name, server, path
@@ -314,8 +316,8 @@ def main() -> int:
               f"p99 {p['p99']:.1f} ms{target}, max {p['max']:.1f} ms")
     ours = percentiles(sorted(x for r in results["/wechat"] for x in r["latencies"]))
     answered = sum(r["sent"] - r["errors"] for r in results["/wechat"])
-    rows = stored_rows(settings, "obench" + run_id)
-    print(f"stored InboundMessage rows: {rows} for {answered} answered /wechat messages")
+    rows, replied = stored_rows(settings, "obench" + run_id)
+    print(f"stored InboundMessage rows: {rows} for {answered} answered /wechat messages, {replied} with their reply kept")
     failed = []
     if ratio < MIN_RATIO:
         failed.append(f"ratio {ratio:.2f} < {MIN_RATIO}")
@@ -324,8 +326,8 @@ def main() -> int:
     errors = sum(r["errors"] for runs in results.values() for r in runs)
     if errors:
         failed.append(f"{errors} non-200 or unencrypted answers")
-    if rows != answered:
-        failed.append(f"{rows} stored rows for {answered} answered messages")
+    if rows != answered or replied != rows:
+        failed.append(f"{rows} stored rows ({replied} with their reply) for {answered} answered messages")
     print("FAIL: " + "; ".join(failed) if failed else "OK")
     return 1 if failed else 0
 

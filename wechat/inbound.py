@@ -1,22 +1,20 @@
 """Inbound pushes: safe XML parsing into ``Incoming``, storage, and acting once per message.
 
 WeChat re-delivers a push it got no answer to within 5 s — up to three more times, ~5 s
-apart — and the dialog must act once. ``receive`` claims the message's dedupe key in Redis
-(``SET NX``), lets the dialog answer, then stores message and reply together
-(``InboundMessage``, unique on the same key). A copy that finds the claim — or the stored
-row, which Redis may not know about after a restart — waits up to ``WAIT_SECONDS`` for the
-stored reply and answers with it. When Redis is unreachable the unique key is the claim:
-the row is stored first, the dialog acts, the reply is added.
+apart — and the dialog must act once. ``receive`` stores the message first
+(``InboundMessage``, unique on its dedupe key): the insert that creates the row is the
+claim, so whichever delivery inserts it lets the dialog act, whatever Redis knows or has
+forgotten. The reply is then kept in that row by ``REPLIES``, a writer thread that puts the
+replies of many pushes into one statement every ``REPLY_FLUSH_SECONDS``. A copy — its insert
+finds the row — waits up to ``WAIT_SECONDS`` for the reply to appear and answers with it.
 
-The row is looked up before acting only when the claim alone might not prove a first
-delivery. The claim script also reads ``SINCE_KEY``: the instant since which this Redis has
-kept our claims (set when found missing — a fresh, flushed or restarted-empty Redis). A
-message created at least ``GRACE`` seconds after that instant, and still young enough that
-its claims cannot have expired, had every earlier copy claimed in this same Redis, so a
-successful claim is proof; otherwise (the first minute after Redis lost its keys, a very old
-message) the row is checked as well. This saves a database round trip on nearly every push
-(docs/wechat-protocol.md, "Retries: acting once"). It assumes WeChat's clock and ours agree within
-``GRACE`` and a Redis that does not evict keys (RQ needs ``noeviction`` anyway).
+Why this order (docs/wechat-protocol.md, "Retries: acting once"): the row is written before
+anything acts, so a message is never acted on without being kept, and the claim needs no
+second store — an earlier version claimed in Redis first (``SET NX``) and wrote the row
+after, two round trips per push where one gives the same guarantee. Writing the reply
+behind costs a copy at most one flush interval of waiting (WeChat retries after 5 s); if
+the process dies before its writer flushed, a copy answers ``success`` after waiting — the
+message is kept and was acted on once, only that reply text is lost.
 
 XML is parsed once, by defusedxml with DTDs, entities and external references refused; the
 resulting tree is handed to wechatpy's message classes in the shape xmltodict would give
@@ -24,9 +22,12 @@ resulting tree is handed to wechatpy's message classes in the shape xmltodict wo
 """
 from __future__ import annotations
 
+import atexit
 import datetime as dt
-import hashlib
 import logging
+import os
+import queue
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -34,10 +35,10 @@ from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml.ElementTree as safe_xml
 from defusedxml import DefusedXmlException
-from redis.exceptions import NoScriptError, RedisError
 from wechatpy.events import EVENT_TYPES
 from wechatpy.messages import MESSAGE_TYPES, UnknownMessage
 
+from backend.db import db
 from backend.services import residents
 from backend.services.residents import NO_REPLY
 from wechat.messages import Incoming, from_wechatpy
@@ -46,24 +47,9 @@ log = logging.getLogger("ejia.wechat.inbound")
 
 MAX_BODY = 64 * 1024
 MAX_KEY = 191  # InboundMessage.dedupe_key
-KEY_PREFIX = "ejia:wechat:in:"
-CLAIM_TTL = 300  # s: covers WeChat's retries (~5, 10, 15 s) many times over; after it the unique key still holds
-SINCE_KEY = "ejia:wechat:claims-since"  # epoch s since which this Redis has kept every claim
-GRACE = 60  # s: allowed clock difference between WeChat (CreateTime) and us
-#: One round trip: claim the key, read (or start) SINCE_KEY. Returns {claimed 0/1, since}.
-CLAIM_SCRIPT = """
-local claimed = redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1])
-local since = redis.call('GET', KEYS[2])
-if not since then
-  redis.call('SET', KEYS[2], ARGV[2])
-  since = ARGV[2]
-end
-if claimed then return {1, since} end
-return {0, since}
-"""
-CLAIM_SHA = hashlib.sha1(CLAIM_SCRIPT.encode()).hexdigest()
 WAIT_SECONDS = 4.0  # a copy waits this long for the first delivery's reply (5 s budget)
 POLL_SECONDS = 0.05
+REPLY_FLUSH_SECONDS = 0.05  # the reply writer's batching interval: far below WeChat's 5-s retry
 #: Kinds the user *sent* (they open the 48-hour customer-message window); events do not.
 MESSAGE_KINDS = frozenset({"text", "image", "voice", "video", "shortvideo", "location", "link", "unknown"})
 
@@ -160,59 +146,90 @@ def _wechatpy_message(message: dict):
     return MESSAGE_TYPES.get(message_type, UnknownMessage)(message)
 
 
-def receive(parsed: Parsed, redis, respond: Callable[[], str | None]) -> Answer:
+def receive(parsed: Parsed, respond: Callable[[], str | None]) -> Answer:
     """Store ``parsed`` once and answer it once; copies get the first answer."""
     key = parsed.incoming.dedupe_key
-    now = int(time.time())
-    try:
-        claimed, since = claim(redis, key, now)
-    except RedisError as exc:
-        log.warning("Redis unavailable (%s); de-duplicating %s through the database", exc, key)
-        return _receive_without_redis(parsed, respond)
-    if not claimed:
-        return _await_answer(key)
-    # The row check covers what Redis cannot know: a copy answered while Redis was away or
-    # before it lost its keys (restart, failover) — needed only when the claim is no proof.
-    if not claim_is_proof(since, parsed.incoming.create_time, now) and residents.inbound_stored(key):
-        return _await_answer(key)
-    reply = respond()
-    received_at = _record(parsed, NO_REPLY if reply is None else reply)
-    if received_at is None:  # a copy went through the database path at this very moment
-        log.error("%s was acted on twice: Redis claim lost while a copy was being answered", key)
-        return _await_answer(key)
-    return Answer(reply, _epoch(received_at), repeated=False)
-
-
-def claim(redis, dedupe_key: str, now: int) -> tuple[bool, int]:
-    """``SET NX`` the message's claim and read SINCE_KEY, in one round trip."""
-    keys_and_args = (KEY_PREFIX + dedupe_key, SINCE_KEY, CLAIM_TTL, now)
-    try:
-        claimed, since = redis.evalsha(CLAIM_SHA, 2, *keys_and_args)
-    except NoScriptError:  # first call on this Redis, or after SCRIPT FLUSH / a restart
-        claimed, since = redis.eval(CLAIM_SCRIPT, 2, *keys_and_args)
-    try:
-        return bool(claimed), int(since)
-    except ValueError:  # not ours to read (set by hand?): no proof, so the row is checked
-        log.warning("%s holds %r, not an epoch; checking rows until it is reset", SINCE_KEY, since)
-        return bool(claimed), now
-
-
-def claim_is_proof(since: int, created: int, now: int) -> bool:
-    """Whether a successful claim alone shows no earlier copy of a message created at
-    ``created`` was answered: Redis has kept claims since before the message existed (with
-    GRACE for clock difference), and no claim made for it since then can have expired."""
-    return since <= created - GRACE and now <= created + CLAIM_TTL - GRACE
-
-
-def _receive_without_redis(parsed: Parsed, respond: Callable[[], str | None]) -> Answer:
-    """The row is the claim: stored first (reply pending), answered after the dialog acted."""
-    key = parsed.incoming.dedupe_key
-    received_at = _record(parsed, None)
+    received_at = _record(parsed, None)  # the claim: a copy finds the row and inserts nothing
     if received_at is None:
         return _await_answer(key)
     reply = respond()
-    residents.answer_inbound(key, reply)
+    REPLIES.keep(key, reply)
     return Answer(reply, _epoch(received_at), repeated=False)
+
+
+class ReplyWriter:
+    """Keeps replies in their ``InboundMessage`` rows from a background thread, many per
+    statement. ``keep`` only queues; ``flush`` writes what is queued now (tests, shutdown).
+    One writer per process: it starts on first use, and a forked child (a gunicorn worker)
+    starts afresh — its parent's queue is its parent's to write."""
+
+    def __init__(self, write: Callable[[list[tuple[str, str | None]]], None], interval: float = REPLY_FLUSH_SECONDS):
+        self.write, self.interval = write, interval
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+        atexit.register(self.flush)
+
+    def _reset(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[str, str | None]] = queue.SimpleQueue()
+        self._lock = threading.Lock()  # one batch written at a time (the thread and flush())
+        self._queued = threading.Event()  # set by keep(): there is something to write
+        self._started = False
+
+    def keep(self, dedupe_key: str, reply: str | None) -> None:
+        self._queue.put((dedupe_key, reply))
+        self._queued.set()
+        if not self._started:
+            with self._lock:
+                if not self._started:
+                    threading.Thread(target=self._run, name="ejia-reply-writer", daemon=True).start()
+                    self._started = True
+
+    def flush(self) -> int:
+        """Write every queued reply now; returns how many were written."""
+        with self._lock:
+            return self._write_queued()
+
+    def _run(self) -> None:
+        while True:
+            self._queued.wait()
+            time.sleep(self.interval)  # let the replies of concurrent pushes gather
+            with self._lock:
+                self._queued.clear()  # before draining: a reply queued after this sets it again
+                self._write_queued()
+
+    def _write_queued(self) -> int:
+        batch = []
+        while True:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        if batch:
+            self._write(batch)
+        return len(batch)
+
+    def _write(self, batch: list[tuple[str, str | None]]) -> None:
+        for attempt in range(3):
+            try:
+                self.write(batch)
+                return
+            except Exception:  # noqa: BLE001 — logged; the thread must outlive a database hiccup
+                log.exception("could not keep %d replies (attempt %d)", len(batch), attempt + 1)
+                time.sleep(0.5 * (attempt + 1))
+        log.error("gave up keeping replies for %s; their copies will answer success",
+                  ", ".join(key for key, _ in batch[:5]))
+
+
+def _keep_in_rows(batch: list[tuple[str, str | None]]) -> None:
+    """On this thread's connection, opening (and afterwards closing) one if needed."""
+    if not db.is_closed():
+        residents.answer_inbounds(batch)
+        return
+    with db.connection_context():
+        residents.answer_inbounds(batch)
+
+
+REPLIES = ReplyWriter(_keep_in_rows)
 
 
 def _record(parsed: Parsed, reply: str | None) -> dt.datetime | None:

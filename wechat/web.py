@@ -41,6 +41,8 @@ def register(app) -> None:
     settings = app.extensions["ejia.settings"]
     app.extensions["ejia.wechat.crypto"] = CallbackCrypto.from_settings(settings)
     app.register_blueprint(bp)
+    # The push's first statement (storing it) is its connection check: no probe round trip.
+    app.extensions.setdefault("ejia.db.unprobed_endpoints", set()).add("wechat.receive_push")
 
 
 @bp.errorhandler(Reject)
@@ -99,7 +101,7 @@ def receive_push():
         raise Reject(400, str(exc)) from None
 
     redis = extensions["ejia.redis"]
-    answer = inbound.receive(parsed, redis, lambda: dispatch.respond(parsed.incoming, redis))
+    answer = inbound.receive(parsed, lambda: dispatch.respond(parsed.incoming, redis))
     elapsed = time.monotonic() - started
     if elapsed > SLOW_SECONDS:
         log.warning("/wechat answered %s after %.1f s (budget 5 s)", parsed.incoming.dedupe_key, elapsed)

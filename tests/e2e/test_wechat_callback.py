@@ -43,6 +43,8 @@ def dialog(monkeypatch):
 
 
 def stored() -> list[InboundMessage]:
+    """The rows, once the reply writer has kept every reply already given."""
+    inbound.REPLIES.flush()
     return list(InboundMessage.select().order_by(InboundMessage.id))
 
 
@@ -215,56 +217,23 @@ def test_without_redis_the_database_deduplicates(live_app, monkeypatch):
     assert len(slow.seen) == 1 and len(stored()) == 1
 
 
+def test_the_reply_is_kept_in_the_row_by_the_writer_thread(live_app, dialog):
+    """Nobody flushes: the writer thread keeps the reply in the row within moments, and a
+    copy that comes right after the answer waits for it instead of acting again."""
+    user = live_app.user()
+    push = user.prepare(user.message("text", Content="写在后面"))
+    assert user.decode_reply(user.post(push).text)["Content"] == "收到"
+    assert user.decode_reply(user.post(push).text)["Content"] == "收到"  # the copy, straight after
+    [row] = InboundMessage.select()
+    assert row.reply == "收到" and len(dialog.seen) == 1
+
+
 def test_copies_are_answered_from_the_database_when_redis_forgot(live_app, dialog, redis_conn):
     user = live_app.user()
     push = user.prepare(user.message("text", Content="Redis 重启了"))
     first = user.decode_reply(user.post(push).text)
     redis_conn.flushdb()  # a restart without persistence, a failover, an expired key
     assert user.decode_reply(user.post(push).text) == first
-    assert len(dialog.seen) == 1 and len(stored()) == 1
-
-
-def test_a_fresh_redis_starts_the_claims_since_mark(live_app, dialog, redis_conn):
-    redis_conn.flushdb()
-    user = live_app.user()
-    before = int(time.time())
-    user.post(user.prepare(user.message("text", Content="第一条")))
-    assert before <= int(redis_conn.get(inbound.SINCE_KEY)) <= int(time.time())
-    assert redis_conn.ttl(inbound.SINCE_KEY) == -1  # kept for as long as Redis keeps our keys
-
-
-def test_a_copy_older_than_its_claim_is_answered_from_the_database(live_app, dialog, redis_conn):
-    """Redis has kept claims for an hour, but this message is older than any claim can live:
-    the claim alone is no proof, so the stored row answers the copy and the dialog acts once."""
-    redis_conn.set(inbound.SINCE_KEY, int(time.time()) - 3600)
-    user = live_app.user()
-    values = user.message("text", Content="很久以前发的", CreateTime=int(time.time()) - inbound.CLAIM_TTL)
-    push = user.prepare(values)
-    first = user.decode_reply(user.post(push).text)
-    redis_conn.delete(inbound.KEY_PREFIX + f"msg:{values['MsgId']}")  # the claim expired
-    assert user.decode_reply(user.post(push).text) == first
-    assert len(dialog.seen) == 1 and len(stored()) == 1
-
-
-def test_in_the_steady_state_the_claim_is_the_proof(live_app, dialog, redis_conn):
-    """Redis has kept claims since long before the message: one script call decides, and a
-    copy is answered from the stored reply as before."""
-    redis_conn.set(inbound.SINCE_KEY, int(time.time()) - 3600)
-    user = live_app.user()
-    push = user.prepare(user.message("text", Content="平常的一条"))
-    answers = [user.decode_reply(user.post(push).text) for _ in range(3)]
-    assert answers[0] == answers[1] == answers[2]
-    assert len(dialog.seen) == 1 and len(stored()) == 1
-
-
-def test_a_garbled_since_mark_means_checking_rows_not_failing(live_app, dialog, redis_conn):
-    redis_conn.set(inbound.SINCE_KEY, "not-a-number")
-    user = live_app.user()
-    values = user.message("text", Content="标记坏了")
-    push = user.prepare(values)
-    first = user.decode_reply(user.post(push).text)
-    redis_conn.delete(inbound.KEY_PREFIX + f"msg:{values['MsgId']}")
-    assert user.decode_reply(user.post(push).text) == first  # answered from the row, not acted again
     assert len(dialog.seen) == 1 and len(stored()) == 1
 
 

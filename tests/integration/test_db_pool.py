@@ -1,0 +1,102 @@
+"""The PostgreSQL pool's check-out probe, skipped where the first statement is the probe
+(backend.db.connect(probe=False), run_on_live_connection) — and a push stored once when its
+connection dies under it (backend.services.residents.record_inbound)."""
+from __future__ import annotations
+
+import psycopg2
+import peewee
+import pytest
+
+from backend.db import connect, db, make_database, run_on_live_connection
+from backend.models import InboundMessage
+from backend.services import residents
+from tests.conftest import PG_URL, TEST_DB
+
+pytestmark = pytest.mark.skipif(TEST_DB != "postgres", reason="the probe and dead connections are PostgreSQL's")
+
+
+@pytest.fixture
+def pooled(clean_db):
+    """``db`` bound to a pool on the test database for the test, then back to the plain one."""
+    db.close()
+    plain, pool = db.obj, make_database(PG_URL.replace("postgresql://", "postgresql+pool://", 1))
+    db.initialize(pool)
+    yield pool
+    if not db.is_closed():
+        db.close()
+    pool.close_all()
+    db.initialize(plain)
+    db.connect(reuse_if_open=True)
+
+
+def _backend_pid() -> int:
+    return db.execute_sql("SELECT pg_backend_pid()").fetchone()[0]
+
+
+def _terminate(pid: int) -> None:
+    """What a PostgreSQL restart or a proxy's idle timeout does to a pooled connection."""
+    with psycopg2.connect(PG_URL) as other:
+        other.autocommit = True
+        other.cursor().execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+def _pooled_connection_killed() -> tuple[object, int]:
+    connect()
+    connection, pid = db.connection(), _backend_pid()
+    db.close()  # back to the pool, looking idle
+    _terminate(pid)
+    return connection, pid
+
+
+def test_a_probed_check_out_never_hands_out_a_dead_connection(pooled):
+    dead, pid = _pooled_connection_killed()
+    connect()
+    assert db.connection() is not dead and _backend_pid() != pid
+
+
+def test_an_unprobed_check_out_trusts_the_connection_and_its_statement_replaces_a_dead_one(pooled):
+    dead, pid = _pooled_connection_killed()
+    connect(probe=False)
+    assert db.connection() is dead  # no round trip was made to find out
+    assert run_on_live_connection(_backend_pid) != pid
+    db.close()
+    connect(probe=False)
+    assert db.connection() is not dead  # the dead one left the pool
+
+
+def test_a_statement_that_fails_for_another_reason_is_not_run_again(pooled):
+    calls = []
+
+    def failing():
+        calls.append(1)
+        return db.execute_sql("SELECT 1/0")
+
+    connect(probe=False)
+    with pytest.raises(peewee.DataError):
+        run_on_live_connection(failing)
+    assert calls == [1]
+
+
+def _record(key: str):
+    return residents.record_inbound(dedupe_key=key, openid="o-pool", msg_type="text", event_type=None,
+                                    payload={"text": "你好"}, opens_window=True)
+
+
+def test_a_push_stored_just_before_its_connection_died_is_still_ours(pooled, monkeypatch):
+    """The insert committed, then the line went down before its answer came back: the retry
+    finds the row — with this delivery's own time on it — and does not mistake it for a copy."""
+    real = residents.execute_prepared
+
+    def dies_after_running(name, sql, params):
+        cursor = real(name, sql, params)
+        cursor.fetchone()
+        monkeypatch.setattr(residents, "execute_prepared", real)
+        _terminate(_backend_pid())
+        return real(name, sql, params)  # the dead connection answers with an error
+
+    monkeypatch.setattr(residents, "execute_prepared", dies_after_running)
+    connect(probe=False)
+    stored_at = _record("msg:died")
+    assert stored_at is not None
+    assert [row.created_at for row in InboundMessage.select()] == [stored_at]
+    assert _record("msg:died") is None  # a real copy is still a copy
