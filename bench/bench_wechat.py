@@ -4,13 +4,15 @@ Targets: throughput ≥ 60 % of a minimal handler — signature check, decrypt, 
 no parsing, storage or de-duplication — served by the same server in the same run, and
 p99 ≤ 50 ms. "The same server": the echo is a bench-only route (``/_bench/echo``) added to
 the real app by this file's factory, so both pay what every request of the app pays (the
-database connection hooks, other adapters' before-request hooks) and the ratio is about the
-protocol layer. For reference the echo also runs as a bare Flask app on its own gunicorn.
+database connection hook, other adapters' before-request hooks) and the ratio is about the
+protocol layer. One difference, stated in docs/benchmarks.md: the hook probes a pooled
+PostgreSQL connection with ``SELECT 1`` for the echo, as for every route, but not for
+/wechat, whose insert is its probe (backend.db.connect(probe=False)). For reference the echo also runs as a bare Flask app on its own gunicorn.
 Load alternates between handlers in rounds (best round of each kept), so a shared
 machine's noise hits all alike. The dialog is replaced by the fixed reply (``--with-dialog``
 measures it too). Every measured message has its own MsgId *and* its own openid, so
 de-duplication, storage and the Resident upsert do real work; afterwards the database must
-hold exactly one row per answered message.
+hold exactly one row per answered message, each with its reply kept.
 
 The load generator: ``--clients`` processes on loopback, each with one keep-alive
 connection (re-opened every 200 requests so gthread workers stay balanced), sending
