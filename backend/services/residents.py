@@ -80,13 +80,9 @@ def record_inbound(*, dedupe_key: str, openid: str, msg_type: str, event_type: s
     return at
 
 
-def answer_inbound(dedupe_key: str, reply: str | None) -> None:
-    """Keep the reply given to a stored message (None → ``NO_REPLY``) for its retries."""
-    answer_inbounds([(dedupe_key, reply)])
-
-
 def answer_inbounds(answers: Sequence[tuple[str, str | None]]) -> None:
-    """Keep many replies at once: one statement on PostgreSQL, one transaction on SQLite."""
+    """Keep the replies given to stored messages (None → ``NO_REPLY``) for their retries,
+    many at once: one statement on PostgreSQL, one transaction on SQLite."""
     pairs = [(key, NO_REPLY if reply is None else reply) for key, reply in answers]
     if not pairs:
         return
