@@ -149,7 +149,7 @@ def _wechatpy_message(message: dict):
 def receive(parsed: Parsed, respond: Callable[[], str | None]) -> Answer:
     """Store ``parsed`` once and answer it once; copies get the first answer."""
     key = parsed.incoming.dedupe_key
-    received_at = _record(parsed, None)  # the claim: a copy finds the row and inserts nothing
+    received_at = _record(parsed)  # the claim: a copy finds the row and inserts nothing
     if received_at is None:
         return _await_answer(key)
     reply = respond()
@@ -232,14 +232,15 @@ def _keep_in_rows(batch: list[tuple[str, str | None]]) -> None:
 REPLIES = ReplyWriter(_keep_in_rows)
 
 
-def _record(parsed: Parsed, reply: str | None) -> dt.datetime | None:
+def _record(parsed: Parsed) -> dt.datetime | None:
+    """Store the push with its reply pending; None when its key is stored already (a copy)."""
     incoming = parsed.incoming
     payload = incoming.to_dict()
     if incoming.kind == "unknown":
         payload["raw"] = parsed.raw
     return residents.record_inbound(
         dedupe_key=incoming.dedupe_key, openid=incoming.openid, msg_type=parsed.msg_type,
-        event_type=incoming.event, payload=payload, opens_window=incoming.kind in MESSAGE_KINDS, reply=reply)
+        event_type=incoming.event, payload=payload, opens_window=incoming.kind in MESSAGE_KINDS)
 
 
 def _await_answer(dedupe_key: str) -> Answer:
