@@ -6,6 +6,7 @@ per job by workers (``with db.connection_context():``).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import weakref
@@ -61,6 +62,21 @@ def connect(*, probe: bool = True) -> None:
         db.connect(reuse_if_open=True)
     finally:
         _checkout.unprobed = False
+
+
+@contextlib.contextmanager
+def open_connection():
+    """This thread's open connection (a request's, say) if there is one; otherwise one opened
+    for the block and closed after it. (peewee's ``connection_context`` would close a
+    connection the caller had opened.)"""
+    opened = db.is_closed()
+    if opened:
+        db.connect()
+    try:
+        yield
+    finally:
+        if opened and not db.is_closed():
+            db.close()
 
 
 def run_on_live_connection(statement: Callable[[], T]) -> T:

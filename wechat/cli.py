@@ -14,7 +14,7 @@ import sys
 
 def cmd_staff_bind_qr(args) -> int:
     from backend import config
-    from backend.db import db, init_database
+    from backend.db import db, init_database, open_connection
     from backend.errors import DomainError
     from backend.redis_conn import connect as connect_redis
     from wechat.binding import make_bind_qr
@@ -24,20 +24,15 @@ def cmd_staff_bind_qr(args) -> int:
     if db.obj is None:
         init_database(settings.database_url)
     account = OfficialAccount(settings, connect_redis(settings))
-    opened = db.is_closed()
-    if opened:
-        db.connect()
     try:
-        qr = make_bind_qr(int(args.staff_id), account, int(args.expire_seconds))
+        with open_connection():
+            qr = make_bind_qr(int(args.staff_id), account, int(args.expire_seconds))
     except DomainError as err:
         print(f"{err.message} ({err.code})", file=sys.stderr)
         return 1
     except WeChatError as err:
         print(f"微信生成二维码失败：{err.errcode} {err.errmsg}", file=sys.stderr)
         return 1
-    finally:
-        if opened and not db.is_closed():
-            db.close()
     json.dump(qr.to_dict(), sys.stdout, ensure_ascii=False, indent=1)
     sys.stdout.write("\n")
     return 0

@@ -38,7 +38,7 @@ from defusedxml import DefusedXmlException
 from wechatpy.events import EVENT_TYPES
 from wechatpy.messages import MESSAGE_TYPES, UnknownMessage
 
-from backend.db import db
+from backend.db import open_connection
 from backend.services import residents
 from backend.services.residents import NO_REPLY
 from wechat.messages import Incoming, from_wechatpy
@@ -221,11 +221,7 @@ class ReplyWriter:
 
 
 def _keep_in_rows(batch: list[tuple[str, str | None]]) -> None:
-    """On this thread's connection, opening (and afterwards closing) one if needed."""
-    if not db.is_closed():
-        residents.answer_inbounds(batch)
-        return
-    with db.connection_context():
+    with open_connection():
         residents.answer_inbounds(batch)
 
 

@@ -44,14 +44,11 @@ def touch_resident(openid: str, *, opens_window: bool = True, at: dt.datetime | 
 
 
 def record_inbound(*, dedupe_key: str, openid: str, msg_type: str, event_type: str | None,
-                   payload: dict, opens_window: bool, reply: str | None = None) -> dt.datetime | None:
-    """Store one pushed message and touch its sender; returns when it was stored, or None
-    when the key is already stored (a retry).
-
-    ``reply``: the answer already given (``NO_REPLY`` for none), or None while it is pending.
-    """
+                   payload: dict, opens_window: bool) -> dt.datetime | None:
+    """Store one pushed message, its reply pending (``answer_inbounds`` keeps it), and touch
+    its sender; returns when it was stored, or None when the key is already stored (a copy)."""
     at = clock.now()
-    values = (dedupe_key, openid, msg_type, event_type, InboundMessage.payload.db_value(payload), reply,
+    values = (dedupe_key, openid, msg_type, event_type, InboundMessage.payload.db_value(payload), None,
               InboundMessage.created_at.db_value(at))
     if is_postgres():
         # One statement (atomic on its own): the row, and the sender touched only if the row

@@ -10,29 +10,15 @@ message is answered within the request.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 
 from redis.exceptions import LockError, RedisError
 
 from backend import config
-from backend.db import db
+from backend.db import open_connection
 from wechat.messages import Incoming
 
 log = logging.getLogger("ejia.dialog")
-
-
-@contextlib.contextmanager
-def _connection():
-    """Use the request's connection if one is open; otherwise open one for this message."""
-    opened = db.is_closed()
-    if opened:
-        db.connect()
-    try:
-        yield
-    finally:
-        if opened and not db.is_closed():
-            db.close()
 
 
 def respond(incoming: Incoming, redis) -> str | None:
@@ -50,7 +36,7 @@ def respond(incoming: Incoming, redis) -> str | None:
         with store.lock(incoming.openid):
             state = store.load(incoming.openid)
             expired = store.expired_flow(incoming.openid) if state.idle else None
-            with _connection():
+            with open_connection():
                 facts = gather(state, incoming, settings, store, expired)
                 outcome = engine.handle(state, incoming, facts)
                 executor = Executor(incoming.openid, store)
