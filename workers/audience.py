@@ -21,7 +21,7 @@ from workers import messages
 
 log = logging.getLogger("ejia.audience")
 CUSTOM_WINDOW = dt.timedelta(hours=47, minutes=50)  # WeChat's 48 h, less a margin for queueing
-TASK_ACTIONS = {"route": "task", "escalate": "escalate", "dispatch": "dispatch"}
+TASK_ACTIONS = {"route": "task", "escalate": "escalate", "dispatch": "dispatch", "locate": "task"}
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,17 @@ def supervisors(holder: dict | None) -> list[Staff]:
     return holder_staff({"level": parent_level, "area_id": area.parent_id})
 
 
+def chain_above(holder: dict | None) -> list[Staff]:
+    """Up to the street centre (DESIGN §11, emergencies): a grid's community head and street
+    centre; a community's street centre; a department's centre."""
+    people = supervisors(holder)
+    if holder and holder.get("level") == "grid":
+        grid = Area.get_or_none(Area.id == holder.get("area_id"))
+        if grid is not None and grid.parent_id is not None:
+            people += supervisors({"level": "community", "area_id": grid.parent_id})
+    return people
+
+
 def staff_deliveries(settings: Settings, prefix: str, person: Staff, event: Event, kind: str,
                      *, sms_kind: str | None = None) -> list[Delivery]:
     """Template if they follow the account; SMS if they do not, and always when urgent."""
@@ -80,7 +91,8 @@ def staff_deliveries(settings: Settings, prefix: str, person: Staff, event: Even
         out.append(Delivery(f"{prefix}:{recipient}:template", recipient, "template", kind,
                             messages.staff_template(settings, event, kind, person.oa_openid), event.urgent))
     if (event.urgent or not person.oa_openid) and person.phone_enc:
-        text_kind = "urgent" if event.urgent and kind in ("task", "escalate", "dispatch") else (sms_kind or kind)
+        text_kind = ("urgent" if event.urgent and kind in ("task", "escalate", "dispatch", "emergency")
+                     else (sms_kind or kind))
         out.append(Delivery(f"{prefix}:{recipient}:sms", recipient, "sms", kind,
                             messages.sms_content(text_kind, event, recipient), event.urgent))
     if not out:
@@ -130,12 +142,18 @@ def _staff_plan(message: OutboxMessage, event: Event, step: EventStep | None) ->
     action = message.topic.removeprefix("event.")
     holder = step.to_holder if step is not None else _current_holder(event)
     if action in TASK_ACTIONS:
+        if action == "locate" and (step is None or step.to_holder == step.from_holder):
+            return []  # a place added while someone already works on it: no new task
         if step is not None and event.status != step.to_status:
             log.info("%s: %s already moved on to %s; no task notice", event.number, action, event.status)
             return []
         kind = TASK_ACTIONS[action]
         if action == "route" and _was_returned(event, step):
             kind = "return_task"
+        if event.emergency and action in ("route", "locate"):
+            # An emergency goes to the holder and, at once, up to the street centre (template + SMS,
+            # quiet hours ignored: the event is urgent).
+            return [(p, "emergency") for p in holder_staff(holder) + chain_above(holder)]
         return [(p, kind) for p in holder_staff(holder)]
     if action == "urge":
         overdue = bool(step and (step.data or {}).get("reason") == "overdue")

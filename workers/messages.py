@@ -55,6 +55,7 @@ def event_title(event: Event) -> str:
 
 # What a staff task message says, by kind. (thing fields: ≤ 20 characters after fitting.)
 STAFF_HEADLINES = {
+    "emergency": "紧急情况，请立即处置",
     "task": "新任务，请受理",
     "return_task": "退回后重新分派，请受理",
     "escalate": "下级上报，请受理",

@@ -5,7 +5,9 @@
   ``UNACCEPTED_SMS_MINUTES`` after assignment (once per assignment; quiet hours apply);
 * ``sample_revisits`` every 10 minutes: backend.services.sla_sweep.sample_revisits;
 * ``daily_digest``   daily 08:00 Asia/Shanghai: one template message per community head
-  summarising their community, instead of a message per event.
+  summarising their community, instead of a message per event;
+* ``retention_sweep`` nightly 03:00 Asia/Shanghai: backend.services.retention (personal data
+  of cases past their category's retention period removed; counts logged and audited).
 All are idempotent: Notification keys (and Revisit's unique key) make a second run a no-op.
 """
 from __future__ import annotations
@@ -14,6 +16,7 @@ import datetime as dt
 
 from backend import clock
 from backend.models import Area, Event, Staff
+from backend.services import retention
 from backend.services import sla_sweep as sla_service
 from workers import audience, delivery, messages
 from workers.context import db_session, ensure_ready, job_logger, redis_connection
@@ -27,6 +30,12 @@ def sla_sweep() -> dict:
     ensure_ready()
     with db_session():
         return sla_service.sweep_sla()
+
+
+def retention_sweep() -> dict:
+    ensure_ready()
+    with db_session():
+        return retention.sweep()
 
 
 def sample_revisits() -> dict:

@@ -41,4 +41,5 @@ class Resident(BaseModel):
     phone_index = peewee.CharField(max_length=64, null=True, index=True)
     last_message_at = peewee.DateTimeField(null=True)  # opens WeChat's 48-hour customer-message window
     subscribe_opt_ins = peewee.IntegerField(default=0)  # mini-program subscribe-message grants left
+    erase_requested_at = peewee.DateTimeField(null=True)  # 删除我的信息: open reports anonymised once closed
     created_at = peewee.DateTimeField(default=utcnow)

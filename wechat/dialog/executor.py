@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from backend.errors import DomainError
 from backend.models import Staff
-from backend.services import actions, events, follow
+from backend.services import actions, events, follow, personal_data
 from backend.services import staff as staff_service
 from backend.services.context import resident_actor, staff_actor
 from backend.workflow import LEVEL_NAMES
-from wechat.dialog import lookups
+from wechat.dialog import lookups, texts
+from wechat.dialog.facts import PlaceFact
 from wechat.dialog.commands import (
+    AddToReport,
     BindStaff,
+    EraseMyData,
     FollowEvent,
     QuickRecord,
     RememberLocation,
@@ -32,7 +35,7 @@ class Executor:
 
     def run(self, command) -> Result:
         handler = {
-            SubmitReport: self._submit, FollowEvent: self._follow, ResidentAction: self._resident_action,
+            SubmitReport: self._submit, AddToReport: self._add, EraseMyData: self._erase, FollowEvent: self._follow, ResidentAction: self._resident_action,
             StaffAction: self._staff_action, QuickRecord: self._quick_record, BindStaff: self._bind,
             RememberLocation: self._remember,
         }[type(command)]
@@ -59,6 +62,25 @@ class Executor:
         event = result.event
         return Result.done(number=event.number, grid_name=event.grid.name if event.grid_id else None,
                            created=result.created)
+
+    def _add(self, cmd: AddToReport) -> Result:
+        """The place, words or photos that follow an emergency report (engine_emergency)."""
+        actor = resident_actor(follow.resident_for_openid(self.openid))
+        if cmd.place:
+            place = PlaceFact.from_dict(cmd.place)
+            event = events.add_place(
+                cmd.number, actor, lat=place.lat, lng=place.lng, datum=place.datum, address=place.label or None,
+                building_unit_id=place.building_unit_id,
+                grid_id=place.grid_id if place.lat is None and not place.building_unit_id else None)
+            return Result.done(number=event.number, grid_name=event.grid.name if event.grid_id else None)
+        note = cmd.note or texts.PHOTO_ADDED_NOTE
+        event = actions.perform(cmd.number, actor, "comment",
+                                {"note": note, "wechat_media_ids": list(cmd.wechat_media_ids)})
+        return Result.done(number=event.number)
+
+    def _erase(self, cmd: EraseMyData) -> Result:
+        done = personal_data.erase_resident(follow.resident_for_openid(self.openid))
+        return Result.done(anonymised=done.anonymised, waiting=done.waiting)
 
     def _follow(self, cmd: FollowEvent) -> Result:
         event = follow.follow_event(cmd.number, follow.resident_for_openid(self.openid))
