@@ -23,7 +23,6 @@ from backend.crypto import mask_id_number, mask_phone
 LEVELS = ("public", "internal", "sensitive")
 LEVEL_NAMES = {"public": "公开", "internal": "内部", "sensitive": "敏感"}
 
-DAY = 1
 DEFAULT_RETENTION_DAYS = 3 * 365
 SENSITIVE_RETENTION_DAYS = 365
 MIN_RETENTION_DAYS = 30

@@ -29,12 +29,11 @@ from werkzeug.datastructures import MultiDict
 from backend import geo
 from backend.errors import DomainError
 from backend.qr import unit_for_scan
-from backend.services import actions
 from backend.services.address import match_address, unambiguous
 from backend.services.events import MAX_DESCRIPTION, Submission, submit_event
 from backend.workflow import Actor
 from open311 import access, params
-from open311.params import Open311Error, bad
+from open311.params import bad
 from open311.service_requests import client_key_for, new_token
 from open311.services import ATTRIBUTE_CODES, find_service
 

@@ -6,22 +6,17 @@ resident's own erasure remove personal data and keep the statistics; images lose
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import json
 
 import pytest
-from defusedxml import ElementTree as SafeET
-from openpyxl import load_workbook
 from PIL import Image
 
 from backend import clock, config, media
-from backend.db import db
 from backend.errors import DomainError, Forbidden, NotFound
 from backend.media import media_path, store_bytes
 from backend.models import (
-    ApiKey,
     Attachment,
     AuditLog,
     Category,
@@ -38,7 +33,7 @@ from backend.workflow import can_see
 from backend.services.context import event_view
 from miniprogram_api.testing import image_bytes
 from tests.factories import make_world
-from tests.worker_fixtures import env  # noqa: F401
+from tests.worker_fixtures import env  # noqa: F401  (fixture)
 from workers.testing import drain, set_staff_phone
 
 PHONE = "13912345678"
@@ -388,3 +383,14 @@ def test_every_image_is_stored_without_exif_but_its_orientation(world):
         assert b"SecretCam" not in stored
     with pytest.raises(DomainError):
         store_bytes(b"\xff\xd8\xff not a photo", "image/jpeg")
+
+
+def test_an_anonymous_reporter_still_hears_back(env, world, sandbox, redis_conn):
+    """The staff do not know who reported; the system does, and tells them of progress."""
+    who = resident("oa-anon", last_message_at=clock.now())
+    event = report(world, who, anonymous=True).event
+    drain(redis_conn)
+    actions.perform(event.number, staff_actor(world.worker_a), "accept", {})
+    drain(redis_conn)
+    sent = [c for c in sandbox.calls("message/custom/send") if c["errcode"] == 0]
+    assert [c["body"]["touser"] for c in sent] == ["oa-anon"] and event.number in sent[0]["body"]["text"]["content"]

@@ -136,7 +136,6 @@ def _expire(state: State, facts: Facts) -> tuple[State, bool]:
 
 
 def _message(state: State, turn: Turn) -> Outcome:
-    msg = turn.msg
     danger = urgent.check(state, turn)  # emergencies first: before any other reading of the text
     if danger is not None:
         return Outcome(*danger)
