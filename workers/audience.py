@@ -89,7 +89,8 @@ def staff_deliveries(settings: Settings, prefix: str, person: Staff, event: Even
     out = []
     if person.oa_openid:
         out.append(Delivery(f"{prefix}:{recipient}:template", recipient, "template", kind,
-                            messages.staff_template(settings, event, kind, person.oa_openid), event.urgent))
+                            messages.staff_template(settings, event, kind, person.oa_openid, person.id),
+                            event.urgent))
     if (event.urgent or not person.oa_openid) and person.phone_enc:
         text_kind = ("urgent" if event.urgent and kind in ("task", "escalate", "dispatch", "emergency")
                      else (sms_kind or kind))
@@ -117,7 +118,8 @@ def resident_delivery(settings: Settings, prefix: str, resident: Resident, event
     window_open = (resident.last_message_at is not None
                    and clock.now() - resident.last_message_at < CUSTOM_WINDOW)
     if resident.oa_openid and window_open and not skip_custom:
-        content = {"openid": resident.oa_openid, "text": messages.resident_text(kind, event, note)}
+        url = messages.resident_url(settings, event, resident.id) if event.reporter_resident_id == resident.id else None
+        content = {"openid": resident.oa_openid, "text": messages.resident_text(kind, event, note, url)}
         return Delivery(f"{prefix}:{recipient}:custom", recipient, "custom", kind, content)
     if resident.mp_openid and resident.subscribe_opt_ins > 0:
         content = messages.resident_subscribe(settings, event, kind, resident.mp_openid, note)
