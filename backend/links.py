@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import hashlib
+import hmac
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
@@ -34,6 +36,7 @@ SALT = "ejia.h5.event-link.v1"
 LIFETIMES = {"resident": dt.timedelta(days=30), "staff": dt.timedelta(days=7)}
 _KINDS = {"r": "resident", "s": "staff"}
 MAX_TOKEN = 256
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read out over the phone
 
 
 class LinkRefused(Forbidden):
@@ -118,3 +121,14 @@ def open_link(token: str | None, event: Event, settings: Settings | None = None)
     if not holder or not can_see(event_view(event, with_rating=False), holder.actor):
         raise LinkRefused("link_no_access", "您现在无权查看这件事（可能已转给其他人办理）")
     return holder
+
+
+def confirmation_code(event: Event, settings: Settings | None = None) -> str:
+    """The 查询码 of an anonymous report filed from a poster page: shown once to whoever filed it,
+    and shown to the case's staff, so a caller who quotes the number *and* the code is known to
+    be the reporter — the number alone (sequential, guessable) tells nobody about the case.
+    Derived (HMAC of SECRET_KEY over the event), so nothing is stored and nothing can leak."""
+    secret = (settings or config.current()).secret_key.encode()
+    digest = hmac.new(secret, f"ejia.h5.confirm:{event.id}:{event.number}".encode(), hashlib.sha256).digest()
+    chars = [CODE_ALPHABET[b % len(CODE_ALPHABET)] for b in digest[:8]]
+    return "".join(chars[:4]) + "-" + "".join(chars[4:])

@@ -19,7 +19,7 @@ from flask import current_app, redirect, render_template, request, url_for
 
 from backend import media
 from backend.errors import DomainError
-from backend.links import event_link
+from backend.links import confirmation_code, event_link
 from backend.models import BuildingUnit, Event
 from backend.qr import TOKEN_RE
 from backend.services.context import resident_actor
@@ -101,8 +101,9 @@ def unit_report(token: str):
 
 def _reported(unit: BuildingUnit, resident, event: Event, *, created: bool, emergency):
     link = event_link(event, resident=resident) if resident is not None else None
-    return render_template("mobile/reported.html", event=event, place=unit_place(unit), resident=resident,
-                           link=link, emergency=emergency, created=created), (201 if created else 200)
+    confirmation = confirmation_code(event) if resident is None else None
+    return render_template("mobile/reported.html", event=event, place=unit_place(unit), link=link,
+                           confirmation=confirmation, emergency=emergency, created=created), (201 if created else 200)
 
 
 @bp.route("/q/", defaults={"rest": ""}, methods=["GET", "POST"])

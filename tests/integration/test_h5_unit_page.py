@@ -9,6 +9,7 @@ import re
 import pytest
 import requests
 
+from backend import links
 from backend.models import Attachment, Event, Media, Resident
 from miniprogram_api.testing import image_bytes
 from mobile import views_unit
@@ -68,10 +69,20 @@ def test_outside_wechat_the_poster_files_an_anonymous_report_at_its_unit(client,
     assert response.status_code == 201
     [event] = Event.select()
     assert event.number in body and 'id="anonymous-number"' in body and 'id="progress-link"' not in body
+    code = re.search(r'id="confirmation">([^<]+)<', body).group(1)
+    assert re.fullmatch(r"[2-9A-Z]{4}-[2-9A-Z]{4}", code) and code == links.confirmation_code(event)
     assert (event.building_unit_id, event.building_id, event.grid_id) == (unit.id, unit.building_id, world.grid_a.id)
     assert event.address == "金源小区3号楼" and event.location_confirmed
     assert (event.anonymous, event.reporter_resident_id, event.source) == (True, None, "h5")
     assert event.status == "reported" and Attachment.select().where(Attachment.event == event).count() == 1
+    # the case's staff see the code, so a caller who quotes it is known to be the reporter
+    from backend.services.events import route_event
+    from tests.integration.test_console_fixtures import give_login, logged_in
+
+    route_event(event.id)
+    give_login(world.centre, "centre-h5")
+    console_page = logged_in(client.application, "centre-h5").get(f"/console/events/{event.number}")
+    assert f'id="confirmation">{code}<' in console_page.get_data(as_text=True)
 
 
 def test_a_repeated_submit_files_one_report(client, unit):

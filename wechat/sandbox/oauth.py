@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
 
 from flask import Blueprint, Response, redirect, request
 
@@ -52,7 +52,7 @@ def authorize():
     wanted_state = args.get("state", "")
     if len(wanted_state) > 128 or not (wanted_state == "" or wanted_state.isalnum()):
         return _refuse("state 参数错误")
-    openid = request.cookies.get(IDENTITY_COOKIE, "")
+    openid = unquote(request.cookies.get(IDENTITY_COOKIE, ""))
     if not OPENID_RE.match(openid):
         openid = "sbx-web-" + secrets.token_hex(10)
     code = secrets.token_hex(16)
