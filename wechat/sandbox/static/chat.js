@@ -115,6 +115,7 @@
       const li = el("li", call.errcode === 0 ? "" : "failed");
       li.append(el("span", "api", d.title), el("div", "meta", "→ " + touser + " · " + call.at + " · errcode " + call.errcode));
       li.append(el("pre", null, d.text));
+      if (d.link) { const a = el("a", null, "打开链接 ›"); a.href = d.link; a.target = "_blank"; li.append(a); }
       list.append(li);
     }
   }
