@@ -18,7 +18,7 @@ import uuid
 from flask import current_app, redirect, render_template, request, url_for
 
 from backend import media
-from backend.errors import DomainError
+from backend.errors import DomainError, NotFound
 from backend.links import confirmation_code, event_link
 from backend.models import BuildingUnit, Event
 from backend.qr import TOKEN_RE
@@ -27,15 +27,18 @@ from backend.services.events import MAX_DESCRIPTION, Submission, submit_event
 from backend.workflow import Actor
 from mobile import forms, identity
 from mobile.blueprint import bp
-from mobile.rendering import error_page, unit_place
+from mobile.rendering import unit_place
 
 ANONYMOUS = Actor(kind="resident", id=None, label="居民（匿名）")
 SUBMITS_PER_HOUR = 20
 UNKNOWN_POSTER = "没有找到这个楼栋二维码。请核对海报，或在公众号里直接反映问题。"
 
 
-def _unit(token: str) -> BuildingUnit | None:
-    return BuildingUnit.get_or_none(BuildingUnit.qr_token == token) if TOKEN_RE.match(token) else None
+def _unit(token: str) -> BuildingUnit:
+    unit = BuildingUnit.get_or_none(BuildingUnit.qr_token == token) if TOKEN_RE.match(token) else None
+    if unit is None:
+        raise NotFound("unknown_building", UNKNOWN_POSTER)  # → the 404 page (mobile.web)
+    return unit
 
 
 def _form_page(unit: BuildingUnit, resident, *, error: str | None = None, status: int = 200,
@@ -51,8 +54,6 @@ def _form_page(unit: BuildingUnit, resident, *, error: str | None = None, status
 @bp.get("/q/<token>")
 def unit_page(token: str):
     unit = _unit(token)
-    if unit is None:
-        return error_page(UNKNOWN_POSTER, 404)
     resident = identity.current_resident()
     if resident is None and identity.in_wechat():
         here = url_for("mobile.unit_page", token=token, _external=True)
@@ -70,8 +71,6 @@ def unit_page(token: str):
 @bp.post("/q/<token>")
 def unit_report(token: str):
     unit = _unit(token)
-    if unit is None:
-        return error_page(UNKNOWN_POSTER, 404)
     resident = identity.current_resident()
     description = (request.form.get("description") or "").strip()
     try:
@@ -109,4 +108,4 @@ def _reported(unit: BuildingUnit, resident, event: Event, *, created: bool, emer
 @bp.route("/q/", defaults={"rest": ""}, methods=["GET", "POST"])
 @bp.route("/q/<path:rest>", methods=["GET", "POST"])
 def unknown_poster(rest: str):
-    return error_page(UNKNOWN_POSTER, 404)
+    raise NotFound("unknown_building", UNKNOWN_POSTER)

@@ -12,7 +12,9 @@ from backend import config
 from backend.models import Building, BuildingUnit
 from backend.services.context import resident_actor
 from backend.services.events import Submission, submit_event
+from tests.factories import make_world
 from tests.fixtures_web import LiveServer, free_port, settings_overrides
+from tests.integration.test_console_fixtures import _ReopeningClient, console_app  # noqa: F401
 
 WECHAT_UA = ("Mozilla/5.0 (Linux; Android 12; M2012K11AC) AppleWebKit/537.36 (KHTML, like Gecko) "
              "Version/4.0 Chrome/107.0.5304.141 Mobile Safari/537.36 XWEB/5023 MMWEBSDK/20230405 "
@@ -35,6 +37,18 @@ def start_live_h5(settings) -> LiveServer:
     thread = threading.Thread(target=server.serve_forever, name="live-h5", daemon=True)
     thread.start()
     return LiveServer(app, url, own, server, thread)
+
+
+@pytest.fixture
+def world(redis_conn):
+    return make_world()
+
+
+@pytest.fixture
+def client(console_app):
+    """The Flask test client of the session's app (its test settings: links on PUBLIC_BASE_URL
+    are opened here by path)."""
+    return _ReopeningClient(console_app.test_client())
 
 
 @pytest.fixture(scope="module")

@@ -14,22 +14,10 @@ from backend.services import actions
 from backend.services.context import staff_actor
 from backend.services.events import route_event
 from miniprogram_api.testing import image_bytes
-from tests.factories import make_world
-from tests.h5_fixtures import path_of, report
-from tests.integration.test_console_fixtures import _ReopeningClient, console_app  # noqa: F401
+from tests.h5_fixtures import client, console_app, path_of, report, world  # noqa: F401  (fixtures)
 
 GPS_IFD, ORIENTATION, MAKE = 0x8825, 0x0112, 0x010F
 PHONE_PHOTO = image_bytes("JPEG", exif={ORIENTATION: 6, MAKE: "SecretCam", GPS_IFD: {1: "N", 2: (24.0, 30.0, 18.0)}})
-
-
-@pytest.fixture
-def world(redis_conn):
-    return make_world()
-
-
-@pytest.fixture
-def client(console_app):
-    return _ReopeningClient(console_app.test_client())
 
 
 @pytest.fixture

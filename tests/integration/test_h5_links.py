@@ -11,22 +11,10 @@ from backend import clock, links
 from backend.models import AuditLog, Category, Event, Resident, Staff
 from backend.services import actions
 from backend.services.context import staff_actor
-from tests.h5_fixtures import path_of, report
-from tests.integration.test_console_fixtures import _ReopeningClient, console_app  # noqa: F401
-from tests.factories import make_world
+from tests.h5_fixtures import client, console_app, path_of, report, world  # noqa: F401  (fixtures)
 from workers import messages
 
 T0 = dt.datetime(2025, 11, 25, 3, 0)  # 11:00 Asia/Shanghai
-
-
-@pytest.fixture
-def world(redis_conn):
-    return make_world()
-
-
-@pytest.fixture
-def client(console_app):
-    return _ReopeningClient(console_app.test_client())
 
 
 def opens(client, url: str):

@@ -13,26 +13,14 @@ from backend import links
 from backend.models import Attachment, Event, Media, Resident
 from miniprogram_api.testing import image_bytes
 from mobile import views_unit
-from tests.factories import make_world
-from tests.h5_fixtures import PHONE_UA, WECHAT_UA, live_h5, make_unit  # noqa: F401
-from tests.integration.test_console_fixtures import _ReopeningClient, console_app  # noqa: F401
+from tests.h5_fixtures import PHONE_UA, WECHAT_UA, client, console_app, live_h5, make_unit, world  # noqa: F401
 
 KEY_RE = re.compile(r'name="client_key" value="([0-9a-f]{32})"')
 
 
 @pytest.fixture
-def world(redis_conn):
-    return make_world()
-
-
-@pytest.fixture
 def unit(world):
     return make_unit(world.grid_a)
-
-
-@pytest.fixture
-def client(console_app):
-    return _ReopeningClient(console_app.test_client())
 
 
 def form_key(body: str) -> str:

@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlencode, urlsplit
 
 from flask import Blueprint, Response, redirect, request
 
+from wechat.sandbox.api import _app_credentials
 from wechat.sandbox.endpoint import err as _err, state as _state, wechat_api
 from wechat.sandbox.validate import OPENID_RE
 
@@ -75,12 +76,10 @@ def access_token(body):
     args, state = request.args, _state()
     if args.get("grant_type") != "authorization_code":
         return _err(40002, "invalid grant_type")
-    apps = state.apps()
     appid = args.get("appid")
-    if appid not in apps:
-        return _err(40013, "invalid appid")
-    if args.get("secret") != apps[appid]:
-        return _err(40125, "invalid appsecret")
+    err = _app_credentials(state, appid, args.get("secret"))
+    if err:
+        return err
     code = args.get("code", "")
     if not code:
         return _err(41008, "missing code")
