@@ -114,6 +114,7 @@ RULES: dict[str, Rule] = {
     "rate": Rule(("closed",), "reporter", label="评价"),
     "revisit": Rule(("closed",), "centre", label="回访"),
     "locate": Rule(("assigned", "processing"), "reporter", label="补充位置"),
+    "complain": Rule(("closed",), "reporter", needs_note=True, label="没修好"),
 }
 ACTION_LABELS = {name: rule.label for name, rule in RULES.items()} | {
     "submit": "上报事件", "quick_record": "即报即办",
@@ -350,6 +351,11 @@ def _locate(event, actor, params, places):
     return Transition("locate", event.status)
 
 
+def _complain(event, actor, params, places):
+    """没修好 / 不满意 from the reporter: 返工, back to the last handler (the holder is kept)."""
+    return Transition("complain", "processing", reopen=True)
+
+
 def _comment(event, actor, params, places):
     return Transition("comment", event.status, public=not params.get("internal"))
 
@@ -358,7 +364,7 @@ _HANDLERS = {
     "route": _route, "accept": _accept, "escalate": _escalate, "dispatch": _dispatch, "resolve": _resolve,
     "verify": _verify, "reopen": _reopen, "return": _return, "reject": _reject,
     "merge": _merge, "withdraw": _withdraw, "rate": _rate, "revisit": _revisit,
-    "comment": _comment, "locate": _locate,
+    "comment": _comment, "locate": _locate, "complain": _complain,
 }
 
 

@@ -9,6 +9,7 @@ from backend.crypto import mask_phone
 from backend.db import transaction
 from backend.models import AuditLog, Event, Rating, Resident, Revisit
 from backend.services import actions, audit
+from backend.services import revisits as revisit_service
 from backend.services.personal_data import resident_phone
 from backend.services.queries import visible_clause
 from console import auth, rendering
@@ -27,7 +28,7 @@ def _phone(event: Event) -> str | None:
 
 def _pending(login):
     return (Revisit.select(Revisit, Event).join(Event)
-            .where((Revisit.status == "pending") & (Event.status == "closed") & visible_clause(login.staff))
+            .where(Revisit.status.in_(("pending", "asked")) & (Event.status == "closed") & visible_clause(login.staff))
             .order_by(Revisit.created_at, Revisit.id))
 
 
@@ -63,6 +64,19 @@ def reveal_phone(revisit_id: int):
                         entity="resident.phone", entity_id=revisit.event.reporter_resident_id,
                         detail={"revisit": revisit.id, "event": revisit.event.number})
     return render_template("console/_phone.html", phone=phone)
+
+
+@bp.post("/revisits/<int:revisit_id>/wechat")
+@auth.centre_required
+def ask_by_wechat(revisit_id: int):
+    """微信回访: the question goes to the reporter on the channel that reaches them; their answer
+    (满意 / 基本满意 / 不满意) becomes the result (backend.services.revisits)."""
+    login = auth.current()
+    if _pending(login).where(Revisit.id == revisit_id).first() is None:
+        abort(404, description="这条回访已完成或不在您的辖区")
+    revisit = revisit_service.ask_by_wechat(revisit_id, login.staff)
+    return rendering.back_with(f"已通过微信询问 {revisit.event.number} 的举报人，回复后自动记录",
+                               url_for("console.revisits"))
 
 
 @bp.post("/revisits/<int:revisit_id>")

@@ -16,14 +16,14 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 
 from backend.redis_conn import redis_url
-from miniprogram_api import auth, media, openapi, privacy, residents, roster, staff
+from miniprogram_api import auth, loop, media, openapi, privacy, residents, roster, staff
 from miniprogram_api.api import Call, Operation, parse_json_body, parse_path, parse_query, render
 from miniprogram_api.errors import ApiError, install as install_errors
 
 PREFIX = "/mp/v1"
 DEFAULT_LIMIT = "300/minute"
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-MODULES = (auth, residents, staff, media, roster, privacy)
+MODULES = (auth, residents, loop, staff, media, roster, privacy)
 
 
 def operations() -> list[Operation]:

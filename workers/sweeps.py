@@ -4,6 +4,8 @@
 * ``remind_unaccepted`` every minute: an SMS to the holder of a task still unaccepted
   ``UNACCEPTED_SMS_MINUTES`` after assignment (once per assignment; quiet hours apply);
 * ``sample_revisits`` every 10 minutes: backend.services.sla_sweep.sample_revisits;
+* ``remind_rating``  every 10 minutes: one reminder to a reporter who has not rated 24 h after
+  closure (on the channel that reaches them, workers/reach.py);
 * ``daily_digest``   daily 08:00 Asia/Shanghai: one template message per community head
   summarising their community, instead of a message per event;
 * ``retention_sweep`` nightly 03:00 Asia/Shanghai: backend.services.retention (personal data
@@ -15,10 +17,10 @@ from __future__ import annotations
 import datetime as dt
 
 from backend import clock
-from backend.models import Area, Event, Staff
+from backend.models import Area, Event, Rating, Resident, Staff
 from backend.services import retention
 from backend.services import sla_sweep as sla_service
-from workers import audience, delivery, messages
+from workers import audience, delivery, messages, reach
 from workers.context import db_session, ensure_ready, job_logger, redis_connection
 
 log = job_logger("ejia.sweeps")
@@ -81,6 +83,39 @@ def remind_unaccepted() -> int:
             count += delivery.dispatch(connection, rows)
         if count:
             log.info("unaccepted reminders: %d SMS enqueued", count)
+        return count
+
+
+RATE_REMINDER_AFTER = dt.timedelta(hours=24)
+RATE_REMINDER_UNTIL = dt.timedelta(days=7)
+
+
+def remind_rating() -> int:
+    """One reminder, 24 hours after closure, to a reporter who has not rated (issue 14).
+
+    Unrated stays 未评价 in the metrics — never counted as satisfied — so the reminder is the
+    honest way to get more answers. The key ``rate-remind<event>`` makes it once per event.
+    """
+    settings = ensure_ready()
+    now = clock.now()
+    with db_session():
+        rated = Rating.select(Rating.event)
+        due = (Event.select().where((Event.status == "closed") & Event.reporter_resident.is_null(False)
+                                    & (Event.closed_at <= now - RATE_REMINDER_AFTER)
+                                    & (Event.closed_at > now - RATE_REMINDER_UNTIL) & Event.id.not_in(rated))
+               .order_by(Event.closed_at).limit(500))
+        connection = redis_connection()
+        count = 0
+        for event in due:
+            resident = Resident.get_or_none(Resident.id == event.reporter_resident_id)
+            prefix = f"rate-remind{event.id}"
+            if resident is None or reach.already_planned(prefix, resident):
+                continue
+            rows = delivery.persist([reach.plan_notice(settings, prefix, resident, event, "rate_reminder")],
+                                    event, None)
+            count += delivery.dispatch(connection, rows)
+        if count:
+            log.info("rating reminders: %d enqueued", count)
         return count
 
 

@@ -155,12 +155,14 @@ class Revisit(BaseModel):
 
     event = peewee.ForeignKeyField(Event, backref="revisits")
     reason = peewee.CharField(max_length=16)  # sample / low_rating
-    status = peewee.CharField(max_length=16, default="pending")  # pending / done
+    status = peewee.CharField(max_length=16, default="pending")  # pending / asked (by WeChat) / done
     outcome = peewee.CharField(max_length=16, null=True)  # satisfied / unsatisfied / unreachable
     note = peewee.TextField(null=True)
     operator = peewee.ForeignKeyField(Staff, null=True)
     created_at = peewee.DateTimeField(default=utcnow)
     done_at = peewee.DateTimeField(null=True, index=True)
+    asked_at = peewee.DateTimeField(null=True)  # 回访 by WeChat: when the question went out
+    channel = peewee.CharField(max_length=16, null=True)  # phone / wechat
 
     class Meta:
         indexes = ((("event", "reason"), True),)

@@ -54,3 +54,8 @@ def is_follower(event: Event, resident_id: int | None) -> bool:
     return EventFollower.select().where((EventFollower.event == event.id)
                                         & (EventFollower.resident == resident_id)).exists()
 
+
+def set_following(oa_openid: str, following: bool) -> None:
+    """关注 / 取消关注 of the official account: template messages reach followers only."""
+    resident = resident_for_openid(oa_openid)
+    Resident.update(oa_following=following).where(Resident.id == resident.id).execute()

@@ -19,7 +19,7 @@ from backend.crypto import FieldCipher, mask_name, mask_phone
 from backend.db import transaction
 from backend.errors import DomainError, Forbidden
 from backend.models import AppFeedback, Event, EventFollower, Notification, Resident, Staff
-from backend.services import audit, queries, retention
+from backend.services import audit, opt_ins, queries, retention
 from backend.services.context import get_event, staff_actor
 from backend.workflow import OPEN_STATUSES, TERMINAL_STATUSES
 
@@ -60,7 +60,7 @@ def my_data(resident: Resident) -> MyData:
     return MyData(
         channels=channels, nickname=mask_name(resident.nickname) if resident.nickname else None,
         phone=mask_phone(resident_phone(resident)) if resident.phone_enc else None,
-        subscribe_opt_ins=resident.subscribe_opt_ins or 0,
+        subscribe_opt_ins=opt_ins.opt_ins_left(resident),
         reports_open=sum(1 for s, _ in statuses if s in OPEN_STATUSES),
         reports_ended=sum(1 for s, a in statuses if s in TERMINAL_STATUSES and a is None),
         reports_anonymised=sum(1 for _, a in statuses if a is not None),
@@ -82,6 +82,7 @@ def erase_resident(resident: Resident) -> Erased:
     known = tuple(v for v in (resident.nickname, resident_phone(resident)) if v)
     result = retention.Anonymised()
     with transaction():
+        opt_ins.forget(resident)
         Resident.update(phone_enc=None, phone_index=None, nickname=None, subscribe_opt_ins=0,
                         erase_requested_at=resident.erase_requested_at or clock.now()
                         ).where(Resident.id == resident.id).execute()

@@ -12,7 +12,7 @@ from backend.models import AuditLog, Category, Event, Resident, Staff
 from backend.services import actions
 from backend.services.context import staff_actor
 from tests.h5_fixtures import client, console_app, path_of, report, world  # noqa: F401  (fixtures)
-from workers import messages
+from workers import messages, notices
 
 T0 = dt.datetime(2025, 11, 25, 3, 0)  # 11:00 Asia/Shanghai
 
@@ -134,11 +134,16 @@ def test_messages_carry_links_signed_for_their_recipient(world, settings):
     assert "url" not in messages.digest_template(h5, "oa-x", dt.date(2025, 11, 25), "金源社区",
                                                  dict.fromkeys(("waiting", "processing", "overdue", "new",
                                                                 "closed", "yellow"), 0))
-    text = messages.resident_text("closed", event, url=messages.resident_url(h5, event, reporter.id))
+    text = notices.text("closed", event, url=messages.resident_url(h5, event, reporter.id))
     assert f"/m/events/{event.number}?t=" in text and "点这里打分" in text
     url = text.rsplit("：", 1)[1]
     assert links.open_link(url.split("t=", 1)[1], event).resident.id == reporter.id
     assert messages.resident_url(h5.with_overrides(extra={"NOTIFY_LINK": "none"}), event, reporter.id) is None
+    follower = Resident.create(oa_openid="oa-follower")
+    template = notices.content(h5, "template", event, "closed", reporter)
+    assert links.open_link(template["url"].split("t=", 1)[1], event).resident.id == reporter.id
+    assert "url" not in notices.content(h5, "template", event, "follower_closed", follower)
+    assert "http" not in notices.content(h5, "custom", event, "follower_closed", follower)["text"]
 
 
 def test_unknown_mobile_paths_are_a_chinese_404(client):

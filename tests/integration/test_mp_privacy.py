@@ -47,8 +47,11 @@ def test_categories_say_when_to_call_a_number_instead(resident, world):
 def test_my_data_then_erase_it(resident, world):
     me = Resident.get(Resident.mp_openid == "sandbox-res-1")
     cipher = FieldCipher.from_key(config.current().field_key)
-    Resident.update(phone_enc=cipher.encrypt("13912345678", RESIDENT_PHONE_CONTEXT), nickname="王建国",
-                    subscribe_opt_ins=2).where(Resident.id == me.id).execute()
+    Resident.update(phone_enc=cipher.encrypt("13912345678", RESIDENT_PHONE_CONTEXT), nickname="王建国"
+                    ).where(Resident.id == me.id).execute()
+    assert resident.post("/subscriptions", {"answers": {"ejia-progress": "accept"}}).status == 200
+    assert resident.post("/subscriptions", {"answers": {"ejia-progress": "accept"}}).json["remaining"] == {
+        "ejia-progress": 2}
     resident.report(*world.in_a, description="楼下垃圾没人清，我是王建国", category="0101")
     data = resident.get("/me/data")
     assert data.status == 200
@@ -62,7 +65,8 @@ def test_my_data_then_erase_it(resident, world):
     done = resident.post("/me/erase", {"confirm": True})
     assert done.status == 200 and done.json["waiting"] == 1 and done.json["anonymised"] == 0
     me = Resident.get_by_id(me.id)
-    assert me.phone_enc is None and me.nickname is None and me.subscribe_opt_ins == 0 and me.erase_requested_at
+    assert me.phone_enc is None and me.nickname is None and me.erase_requested_at
+    assert resident.get("/me/data").json["subscribe_opt_ins"] == 0
     assert resident.get("/me/data").json["phone"] is None
 
 

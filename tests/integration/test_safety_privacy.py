@@ -25,6 +25,7 @@ from backend.models import (
     Notification,
     Resident,
     Staff,
+    SubscribeOptIn,
 )
 from backend.services import actions, admin_categories, follow, personal_data, queries, retention
 from backend.services.context import resident_actor, staff_actor
@@ -336,8 +337,8 @@ def test_erasing_my_data_leaves_no_phone_name_or_number_behind(world):
     from backend.models import InboundMessage
 
     cipher = FieldCipher.from_key(config.current().field_key)
-    who = resident(nickname=NAME, phone_enc=cipher.encrypt(PHONE, personal_data.RESIDENT_PHONE_CONTEXT),
-                   subscribe_opt_ins=3)
+    who = resident(nickname=NAME, phone_enc=cipher.encrypt(PHONE, personal_data.RESIDENT_PHONE_CONTEXT))
+    SubscribeOptIn.create(resident=who, template_id="ejia-progress", remaining=3)
     text = f"我是{NAME}，电话{PHONE}，楼下垃圾没人清"
     InboundMessage.create(dedupe_key="m1", openid=who.oa_openid, msg_type="text", payload={"Content": text},
                           reply=f"请核对：{text}")
@@ -348,7 +349,8 @@ def test_erasing_my_data_leaves_no_phone_name_or_number_behind(world):
     done = personal_data.erase_resident(Resident.get_by_id(who.id))
     assert (done.anonymised, done.waiting) == (1, 1)
     who = Resident.get_by_id(who.id)
-    assert who.phone_enc is None and who.nickname is None and who.subscribe_opt_ins == 0
+    assert who.phone_enc is None and who.nickname is None
+    assert not SubscribeOptIn.select().where(SubscribeOptIn.resident == who.id).exists()
     assert not media_path(photo.sha256).exists()
     # the open report keeps what its handlers need until it ends; then the nightly job takes it
     assert NAME in Event.get_by_id(still_open.id).description
@@ -363,8 +365,8 @@ def test_my_data_shows_what_we_hold_masked(world):
     from backend.crypto import FieldCipher
 
     cipher = FieldCipher.from_key(config.current().field_key)
-    who = resident(nickname=NAME, phone_enc=cipher.encrypt(PHONE, personal_data.RESIDENT_PHONE_CONTEXT),
-                   subscribe_opt_ins=2)
+    who = resident(nickname=NAME, phone_enc=cipher.encrypt(PHONE, personal_data.RESIDENT_PHONE_CONTEXT))
+    SubscribeOptIn.create(resident=who, template_id="ejia-progress", remaining=2)
     routed(report(world, who))
     data = personal_data.my_data(who)
     assert data.phone == "139****5678" and data.nickname == "王**" and data.reports_open == 1

@@ -14,11 +14,13 @@ import pytest
 from wechat.dialog import engine, texts
 from wechat.dialog.commands import (
     AddToReport,
+    AnswerRevisit,
     BindStaff,
     FollowEvent,
     QuickRecord,
     RememberLocation,
     ResidentAction,
+    SetFollowing,
     Result,
     StaffAction,
     SubmitReport,
@@ -55,6 +57,8 @@ DEFAULT_RESULTS = {
     BindStaff: Result.done(role="网格员", name="张三", area="金源第一网格"),
     RememberLocation: Result.done(),
     AddToReport: Result.done(number="20261126-0007", grid_name="金源第一网格"),
+    SetFollowing: Result.done(),
+    AnswerRevisit: Result.done(number="20261126-0003", status="closed"),
 }
 
 

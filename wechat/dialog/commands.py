@@ -37,6 +37,21 @@ class AddToReport:
 
 
 @dataclass(frozen=True)
+class AnswerRevisit:
+    """满意 / 基本满意 / 不满意 to the centre's 回访 question."""
+
+    number: str
+    words: str
+
+
+@dataclass(frozen=True)
+class SetFollowing:
+    """subscribe / unsubscribe: only followers can be sent official-account template messages."""
+
+    following: bool
+
+
+@dataclass(frozen=True)
 class EraseMyData:
     """删除我的信息, confirmed (backend.services.personal_data.erase_resident)."""
 
@@ -103,4 +118,4 @@ class Result:
         return cls(False, {}, code, message)
 
 
-Command = SubmitReport | AddToReport | EraseMyData | FollowEvent | ResidentAction | StaffAction | QuickRecord | BindStaff | RememberLocation
+Command = SubmitReport | AddToReport | AnswerRevisit | SetFollowing | EraseMyData | FollowEvent | ResidentAction | StaffAction | QuickRecord | BindStaff | RememberLocation

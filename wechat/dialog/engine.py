@@ -19,7 +19,9 @@ from wechat.dialog import texts
 from wechat.dialog.commands import (
     AddToReport,
     BindStaff,
+    AnswerRevisit,
     EraseMyData,
+    SetFollowing,
     FollowEvent,
     QuickRecord,
     RememberLocation,
@@ -29,7 +31,7 @@ from wechat.dialog.commands import (
     SubmitReport,
 )
 from wechat.dialog.facts import Facts
-from wechat.dialog.intents import TEXT_LIMIT, Intent, clip, parse
+from wechat.dialog.intents import REVISIT_ANSWERS, TEXT_LIMIT, Intent, clip, parse
 from wechat.dialog.state import State
 from wechat.messages import Incoming
 
@@ -105,8 +107,13 @@ def handle(state: State, msg: Incoming, facts: Facts) -> Outcome:
 
 def conclude(outcome: Outcome, command, result: Result) -> Outcome:
     """Fold one command's result into the outcome (the state may change, the reply grows)."""
-    if isinstance(command, RememberLocation):
+    if isinstance(command, (RememberLocation, SetFollowing)):
         return outcome
+    if isinstance(command, AnswerRevisit):
+        if not result.ok:
+            return Outcome(outcome.state, texts.REFUSED.format(message=result.message), outcome.commands)
+        text = texts.REVISIT_THANKS if result.data.get("status") == "closed" else texts.REVISIT_REOPENED
+        return Outcome(outcome.state, text.format(number=command.number), outcome.commands)
     if isinstance(command, EraseMyData):
         text = (texts.ERASED.format(**result.data) if result.ok
                 else texts.REFUSED.format(message=result.message))
@@ -139,6 +146,8 @@ def _message(state: State, turn: Turn) -> Outcome:
     danger = urgent.check(state, turn)  # emergencies first: before any other reading of the text
     if danger is not None:
         return Outcome(*danger)
+    if turn.facts.revisit_asked and turn.text.strip() in REVISIT_ANSWERS:  # the centre's 回访 question
+        return Outcome(state, None, [AnswerRevisit(turn.facts.revisit_asked, turn.text.strip())])
     if turn.text:
         routed = _global(state, turn)
         if routed is not None:
@@ -241,6 +250,8 @@ def _idle(state: State, turn: Turn) -> Outcome:
         return Outcome(state, texts.HINT)
     if intent.name in ("rate", "choice"):
         return Outcome(state, *followup.rate_latest(turn))
+    if intent.name == "complain":
+        return Outcome(state, *followup.complain(turn))
     if intent.name == "greeting":
         return Outcome(state, texts.GREETING)
     if intent.name == "text" and resident.is_description(turn):
@@ -252,6 +263,15 @@ def _idle(state: State, turn: Turn) -> Outcome:
 
 
 def _event(state: State, turn: Turn) -> Outcome:
+    outcome = _event_outcome(state, turn)
+    if turn.msg.event in ("subscribe", "subscribe_scan"):  # a follower again (a scan may also bind or report)
+        outcome.commands = [SetFollowing(True)] + list(outcome.commands)
+    elif turn.msg.event == "unsubscribe":
+        outcome.commands = [SetFollowing(False)] + list(outcome.commands)
+    return outcome
+
+
+def _event_outcome(state: State, turn: Turn) -> Outcome:
     msg = turn.msg
     event = msg.event or ""
     if event == "subscribe":

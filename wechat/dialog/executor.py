@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from backend.errors import DomainError
 from backend.models import Staff
-from backend.services import actions, events, follow, personal_data
+from backend.services import actions, events, follow, personal_data, revisits
 from backend.services import staff as staff_service
 from backend.services.context import resident_actor, staff_actor
 from backend.workflow import LEVEL_NAMES
@@ -16,8 +16,10 @@ from wechat.dialog import lookups, texts
 from wechat.dialog.facts import PlaceFact
 from wechat.dialog.commands import (
     AddToReport,
+    AnswerRevisit,
     BindStaff,
     EraseMyData,
+    SetFollowing,
     FollowEvent,
     QuickRecord,
     RememberLocation,
@@ -37,7 +39,7 @@ class Executor:
         handler = {
             SubmitReport: self._submit, AddToReport: self._add, EraseMyData: self._erase, FollowEvent: self._follow, ResidentAction: self._resident_action,
             StaffAction: self._staff_action, QuickRecord: self._quick_record, BindStaff: self._bind,
-            RememberLocation: self._remember,
+            RememberLocation: self._remember, SetFollowing: self._following, AnswerRevisit: self._revisit,
         }[type(command)]
         try:
             return handler(command)
@@ -78,6 +80,15 @@ class Executor:
                                 {"note": note, "wechat_media_ids": list(cmd.wechat_media_ids)})
         return Result.done(number=event.number)
 
+    def _revisit(self, cmd: AnswerRevisit) -> Result:
+        resident = follow.resident_for_openid(self.openid)
+        event = revisits.answer(resident.id, cmd.words, cmd.number)
+        return Result.done(number=event.number, status=event.status)
+
+    def _following(self, cmd: SetFollowing) -> Result:
+        follow.set_following(self.openid, cmd.following)
+        return Result.done()
+
     def _erase(self, cmd: EraseMyData) -> Result:
         done = personal_data.erase_resident(follow.resident_for_openid(self.openid))
         return Result.done(anonymised=done.anonymised, waiting=done.waiting)
@@ -89,6 +100,8 @@ class Executor:
     def _resident_action(self, cmd: ResidentAction) -> Result:
         actor = resident_actor(follow.resident_for_openid(self.openid))
         params = {"score": cmd.score, "comment": cmd.comment} if cmd.action == "rate" else {}
+        if cmd.action == "complain":
+            params = {"note": cmd.comment}
         event = actions.perform(cmd.number, actor, cmd.action, params)
         return Result.done(number=event.number, status=event.status)
 

@@ -135,6 +135,8 @@ class Facts:
     my_events: tuple = ()  # EventFact, newest first
     event: EventFact | None = None  # the event named in 查/撤回/评价 N
     rateable: EventFact | None = None  # the latest closed, unrated event of mine
+    revisit_asked: str | None = None  # the number of a case the centre asked me about (回访)
+    complainable: EventFact | None = None  # the latest closed event of mine (没修好 reopens it)
     tasks_todo: tuple = ()  # TaskFact, nearest deadline first
     tasks_doing: tuple = ()
     tasks_more: int = 0  # tasks not listed

@@ -17,11 +17,12 @@ from backend.models import Area, Building, BuildingUnit, Category, Event
 from backend.models.events import STATUS_NAMES
 from backend.qr import unit_for_scan
 from backend.services.address import match_address, normalize, unambiguous
+from backend.services import revisits
 from backend.services import staff as staff_service
 from backend.workflow import OPEN_STATUSES
 from wechat.dialog import lookups
 from wechat.dialog.facts import CategoryFact, Facts, NearbyFact, PlaceFact, StaffFact
-from wechat.dialog.intents import clip, parse
+from wechat.dialog.intents import REVISIT_ANSWERS, clip, parse
 from wechat.dialog.state import State
 from wechat.messages import Incoming
 
@@ -81,6 +82,11 @@ def gather(state: State, msg: Incoming, settings, store, expired_flow: str | Non
         facts["event"] = lookups.event_for(intent.ref, resident_id, staff)
     if name in ("rate", "choice") and resident_id and state.flow in (None, "rate"):
         facts["rateable"] = lookups.rateable(resident_id)
+    if text.strip() in REVISIT_ANSWERS and resident_id:
+        asked = revisits.asked_of(resident_id)
+        facts["revisit_asked"] = asked.event.number if asked else None
+    if name == "complain" and resident_id:
+        facts["complainable"] = lookups.complainable(resident_id)
     if staff is not None and name == "todo":
         facts.update(lookups.tasks(staff))
     if staff is not None and name == "staff" and intent.ref:

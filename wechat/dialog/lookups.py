@@ -111,6 +111,14 @@ def event_for(ref: str, resident: int | None, staff: Staff | None) -> EventFact 
     return None
 
 
+def complainable(resident: int) -> EventFact | None:
+    """The latest event of mine closed in the last week, rated or not (没修好 reopens it)."""
+    event = (Event.select().where((Event.reporter_resident == resident) & (Event.status == "closed")
+                                  & (Event.closed_at >= clock.now() - RATE_WITHIN))
+             .order_by(Event.closed_at.desc(), Event.id.desc()).first())
+    return event_fact(event, for_reporter=True) if event else None
+
+
 def rateable(resident: int) -> EventFact | None:
     since = clock.now() - RATE_WITHIN
     rated = Rating.select(Rating.event)
