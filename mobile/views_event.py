@@ -15,7 +15,7 @@ from backend import clock, media, workflow
 from backend.errors import DomainError
 from backend.links import LinkHolder, LinkRefused, open_link
 from backend.models import Event, Media, Rating
-from backend.services import actions, audit, queries
+from backend.services import actions, audit, queries, revisits
 from backend.services.context import event_view, places_for
 from mobile import forms
 from mobile.blueprint import bp
@@ -23,7 +23,9 @@ from mobile.blueprint import bp
 STAFF_ACTIONS = ("accept", "resolve", "verify", "return", "escalate")
 BUTTONS = {"accept": "接单", "resolve": "办结", "verify": "核查办结", "return": "退回", "escalate": "上报"}
 DONE = {"accept": "已接单，请尽快处理", "resolve": "已办结，谢谢", "verify": "已核查办结",
-        "return": "已退回", "escalate": "已上报上一级", "rate": "谢谢您的评价！"}
+        "return": "已退回", "escalate": "已上报上一级", "rate": "谢谢您的评价！",
+        "complain": "已转回处理人重新处理，处理好了会告诉您", "revisit": "谢谢您的回答！"}
+REVISIT_ANSWERS = ("满意", "基本满意", "不满意")
 NOTE_LABELS = {"resolve": "处理情况", "return": "退回原因", "escalate": "上报原因"}
 NUMBER_CHARS = frozenset("0123456789-")
 
@@ -51,7 +53,10 @@ def _page(event: Event, holder: LinkHolder, *, error: str | None = None, status:
                "unit": event.building_unit if event.building_unit_id else None}
     if holder.is_reporter:
         rating = Rating.get_or_none(Rating.event == event.id)
-        context.update(rating=rating, can_rate=event.status == "closed" and rating is None)
+        question = revisits.asked_of(holder.resident.id)
+        context.update(rating=rating, can_rate=event.status == "closed" and rating is None,
+                       can_complain=event.status == "closed", answers=REVISIT_ANSWERS,
+                       revisit_asked=question is not None and question.event_id == event.id)
         template = "mobile/event_reporter.html"
     else:
         offered = actions.allowed_actions(event, holder.actor, STAFF_ACTIONS)
@@ -105,21 +110,50 @@ def act(number: str):
     return _back(event, action)
 
 
-@bp.post("/m/events/<number>/rate")
-def rate(number: str):
+def _as_reporter(number: str, done: str, run):
+    """A reporter's form: ``run(event, holder)`` calls the service; a refusal comes back on the
+    page in words with what was typed kept; a staff link cannot post it (403)."""
     event, holder = _open(number)
     if not holder.is_reporter:
         abort(403)
-    raw = request.form.get("score", "")
     try:
+        event = run(event, holder)
+    except DomainError as err:
+        return _page(Event.get_by_id(event.id), holder, error=err.message, status=err.status, form=request.form)
+    return _back(event, done)
+
+
+@bp.post("/m/events/<number>/rate")
+def rate(number: str):
+    def run(event: Event, holder: LinkHolder) -> Event:
+        raw = request.form.get("score", "")
         if raw not in ("1", "2", "3", "4", "5"):
             raise DomainError("bad_score", "请选择1到5分")
         comment = forms.text("comment", forms.MAX_COMMENT, "意见")
-        event = actions.perform(event.number, holder.actor, "rate", {"score": int(raw), "comment": comment})
-    except DomainError as err:
-        return _page(event, holder, error=err.message, status=err.status,
-                     form={"score": raw, "comment": request.form.get("comment", "")})
-    return _back(event, "rate")
+        return actions.perform(event.number, holder.actor, "rate", {"score": int(raw), "comment": comment})
+
+    return _as_reporter(number, "rate", run)
+
+
+@bp.post("/m/events/<number>/complain")
+def complain(number: str):
+    """没修好: the case goes back to its last handler (返工), who is told."""
+    def run(event: Event, holder: LinkHolder) -> Event:
+        reason = forms.text("reason", forms.MAX_COMMENT, "原因")
+        if not reason:
+            raise DomainError("reason_required", "请说一说哪里没修好")
+        return actions.perform(event.number, holder.actor, "complain", {"note": f"居民说没修好：{reason}"})
+
+    return _as_reporter(number, "complain", run)
+
+
+@bp.post("/m/events/<number>/revisit")
+def answer_revisit(number: str):
+    """The answer to the centre's 回访 question (满意 / 基本满意 / 不满意) is the revisit's result."""
+    def run(event: Event, holder: LinkHolder) -> Event:
+        return revisits.answer(holder.resident.id, request.form.get("answer", ""), event.number)
+
+    return _as_reporter(number, "revisit", run)
 
 
 @bp.get("/m/events/<number>/photos/<int:media_id>")

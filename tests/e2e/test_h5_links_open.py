@@ -1,11 +1,13 @@
 """Every link the system hands out opens (issue 14): a resident scans a poster inside WeChat and
 reports; the real workers (RQ SimpleWorker) tell the grid worker by template message and the
 resident by customer-service messages through the WeChat sandbox; the grid worker works the task
-from the link in their template message. Then every URL WeChat received — template ``url``s, links
+from the link in their template message; the centre asks a 回访 by WeChat; another reporter, silent
+for 3 days, hears by progress template. Then every URL WeChat received — template ``url``s, links
 in message texts — and the URL the building poster encodes is opened by a stranger's phone
 browser: each must answer 200 (a link's page, or the poster's report page)."""
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import cv2
@@ -13,11 +15,13 @@ import numpy as np
 import pytest
 import requests
 
-from backend import clock, posters
-from backend.models import Event, Resident
+from backend import clock, links, posters
+from backend.models import Event, Resident, Revisit
+from backend.services import actions, revisits
+from backend.services.context import staff_actor
 from miniprogram_api.testing import image_bytes
 from tests.factories import make_world
-from tests.h5_fixtures import PHONE_UA, WECHAT_UA, live_h5, make_unit  # noqa: F401
+from tests.h5_fixtures import PHONE_UA, WECHAT_UA, live_h5, make_unit, report  # noqa: F401
 from tests.worker_fixtures import worker_settings_installed
 from workers.testing import drain
 
@@ -92,12 +96,26 @@ def test_every_url_the_system_sent_opens(env, live_h5, sandbox, redis_conn):
     assert done.status_code == 200 and "已办结" in done.text
     assert Event.get_by_id(event.id).status == "closed"
     drain(redis_conn)  # 已办结 + 请评价 → the resident
+    revisits.ask_by_wechat(Revisit.create(event=event, reason="sample").id, world.centre)
+    drain(redis_conn)  # 回访 question → the resident, still inside the window
+
+    # Another reporter, silent for 3 days: no customer message any more, a progress template instead.
+    quiet = Resident.create(oa_openid="oa-walk-quiet", last_message_at=clock.now() - dt.timedelta(days=3))
+    other = report(world, quiet, "路灯不亮")
+    drain(redis_conn)
+    worker = staff_actor(world.worker_a)
+    actions.perform(other.number, worker, "accept")
+    actions.perform(other.number, worker, "resolve", {"note": "已修好", "waive_photo": True})
+    drain(redis_conn)
+    accepted_notice, closed_notice = [c for c in sandbox.calls("message/template/send")
+                                      if c["body"]["touser"] == "oa-walk-quiet"]  # 已受理, 已办结
+    assert links.open_link(closed_notice["body"]["url"].split("t=", 1)[1], other).resident.id == quiet.id
 
     # 3. Everything WeChat received, and the poster: a stranger's phone opens each one.
     received = urls_wechat_received(sandbox)
     assert len(received.get("message/template/send", [])) >= 1
     texts = received.get("message/custom/send", [])
-    assert len(texts) == 2  # 已受理 and 已办结, each with the reporter's own link
+    assert len(texts) == 3  # 已受理, 已办结 and the 回访 question, each with the reporter's own link
     every = [url for urls in received.values() for url in urls] + [poster_url(unit)]
     stranger = requests.Session()
     stranger.headers["User-Agent"] = PHONE_UA
@@ -105,9 +123,14 @@ def test_every_url_the_system_sent_opens(env, live_h5, sandbox, redis_conn):
     assert all(url.startswith(base + "/") for url in every), every
     assert answers == {url: 200 for url in every}
 
-    # The rating link in the 已办结 message opens the rating form for the reporter, who rates.
-    rating_page = stranger.get(texts[-1], timeout=30)
+    # The link in the 回访 question lets the reporter answer it; the 已办结 one, rate.
+    question = stranger.get(texts[2], timeout=30)
+    answered = stranger.post(base + re.search(r'<form method="post" action="([^"]+/revisit[^"]*)"', question.text)
+                             .group(1).replace("&amp;", "&"), data={"answer": "满意"}, timeout=30)
+    assert answered.status_code == 200 and "谢谢您的回答" in answered.text
+    assert Revisit.get().outcome == "satisfied"
+    rating_page = stranger.get(texts[1], timeout=30)
     assert 'id="rate"' in rating_page.text and "网格员" in rating_page.text
-    rated = stranger.post(base + re.search(r'<form method="post" action="([^"]+)"', rating_page.text)
+    rated = stranger.post(base + re.search(r'<form method="post" action="([^"]+/rate[^"]*)"', rating_page.text)
                           .group(1).replace("&amp;", "&"), data={"score": "5"}, timeout=30)
     assert rated.status_code == 200 and "谢谢您的评价" in rated.text

@@ -172,3 +172,51 @@ def test_script_in_texts_is_shown_escaped(client, world, reporter):
     for url in (links.event_link(event, resident=reporter), links.event_link(event, staff=world.worker_a)):
         status, body = page(client, url)
         assert status == 200 and xss not in body and "&lt;script&gt;" in body
+
+
+def closed(world, task):
+    worker = staff_actor(world.worker_a)
+    actions.perform(task.number, worker, "accept")
+    actions.perform(task.number, worker, "resolve", {"note": "已清运", "waive_photo": True})
+    return Event.get_by_id(task.id)
+
+
+def test_the_reporter_says_it_is_not_fixed_and_it_goes_back(client, world, reporter, task):
+    event = closed(world, task)
+    url = links.event_link(event, resident=reporter)
+    status, body = page(client, url)
+    assert 'id="complain"' in body
+    token = links_token(url)
+    refused = client.post(f"/m/events/{event.number}/complain?t={token}", data={"reason": "  "})
+    assert refused.status_code == 400 and "请说一说哪里没修好" in refused.get_data(as_text=True)
+    response = client.post(f"/m/events/{event.number}/complain?t={token}", data={"reason": "垃圾又堆起来了"})
+    assert response.status_code == 303 and "ok=complain" in response.headers["Location"]
+    event = Event.get_by_id(event.id)
+    assert (event.status, event.reopen_count, event.holder_staff_id) == ("processing", 1, world.worker_a.id)
+    status, body = page(client, response.headers["Location"])
+    assert "已转回处理人重新处理" in body and "居民说没修好：垃圾又堆起来了" in body and 'id="complain"' not in body
+    staff_token = links_token(links.event_link(event, staff=world.worker_a))
+    assert client.post(f"/m/events/{event.number}/complain?t={staff_token}",
+                       data={"reason": "x"}).status_code == 403
+
+
+def test_the_reporter_answers_the_centres_revisit_question(client, world, reporter, task):
+    from backend.services import revisits
+
+    event = closed(world, task)
+    url = links.event_link(event, resident=reporter)
+    assert 'id="revisit"' not in page(client, url)[1]  # nothing asked yet
+    revisits.ask_by_wechat(Revisit.create(event=event, reason="sample").id, world.centre)
+    status, body = page(client, url)
+    assert 'id="revisit"' in body and "基本满意" in body
+    token = links_token(url)
+    wrong = client.post(f"/m/events/{event.number}/revisit?t={token}", data={"answer": "还行吧"})
+    assert wrong.status_code == 400 and "请回答" in wrong.get_data(as_text=True)
+    response = client.post(f"/m/events/{event.number}/revisit?t={token}", data={"answer": "基本满意"})
+    assert response.status_code == 303
+    [revisit] = Revisit.select()
+    assert (revisit.status, revisit.outcome) == ("done", "satisfied")
+    status, body = page(client, response.headers["Location"])
+    assert "谢谢您的回答" in body and 'id="revisit"' not in body
+    again = client.post(f"/m/events/{event.number}/revisit?t={token}", data={"answer": "不满意"})
+    assert again.status_code == 404 and Revisit.get().outcome == "satisfied"  # one answer
