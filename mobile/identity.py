@@ -8,7 +8,7 @@ parameter is a random nonce kept in a short-lived cookie (no login CSRF); the re
 remembered in a signed, HttpOnly cookie for 30 days, so the next poster asks WeChat nothing.
 
 Outside WeChat there is no identity to ask for: the report is anonymous and the page gives its
-number to quote (DESIGN §11: anonymous reports are restricted to the holder's chain).
+number and 查询码 to quote (DESIGN §11: anonymous reports are restricted to the holder's chain).
 """
 from __future__ import annotations
 

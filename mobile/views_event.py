@@ -1,7 +1,7 @@
 """``/m/events/<number>?t=…``: one event for the one person its signed link was made for.
 
 The reporter sees the public trajectory with staff names masked, the photos on it and, once it
-is closed, the rating form. A staff member sees the whole record of their task and the actions
+is closed, the rating form and 没修好; when the centre asked a 回访 question, its three answers. A staff member sees the whole record of their task and the actions
 the workflow lets them take now — 接单, 办结 (with photos from the phone), 退回, 上报, 核查 —
 each through ``actions.perform``, so the rules are the other channels' rules. Every request
 re-opens the link (backend.links.open_link: signature, lifetime, person, ``can_see``); a staff
