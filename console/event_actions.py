@@ -26,13 +26,19 @@ def label(action: str) -> str:
 
 
 def dispatch_departments(event: Event) -> tuple[list[Department], int | None]:
-    """Departments serving the holding centre's area (nearest first), and the one the
-    category's ``default_department_kind`` preselects."""
+    """Departments the holding centre oversees — those serving its area or an area above it, and,
+    for a city or district centre, those of every street below it (the street where the case
+    happened first) — and the one the category's ``default_department_kind`` preselects."""
     area_id = event.holder_area_id or event.grid_id
     area = Area.get_or_none(Area.id == area_id) if area_id else None
     chain = [int(p) for p in area.path.strip("/").split("/") if p] if area else []
-    departments = list(Department.select().where(Department.area.in_(chain) if chain else Department.area.is_null()))
-    depth = {area_id: i for i, area_id in enumerate(chain)}
+    where = Department.area.in_(chain) if chain else Department.area.is_null()
+    if area is not None:
+        below = Area.select(Area.id).where(Area.path.startswith(area.path))
+        where |= Department.area.in_(below)
+    departments = list(Department.select().where(where))
+    happened = [int(p) for p in (event.area_path or "").strip("/").split("/") if p]
+    depth = {a: i for i, a in enumerate(happened)}
     departments.sort(key=lambda d: (-depth.get(d.area_id, -1), d.sort_order, d.id))
     kind = None
     if event.category_id:

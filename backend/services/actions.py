@@ -76,7 +76,7 @@ def allowed_actions(event: Event, actor: Actor, candidates) -> list[str]:
     asked of ``workflow.decide`` with placeholder parameters, so the buttons a channel shows and
     the rules enforced can never disagree (a missing note or photo is the form's business)."""
     view, places = event_view(event), places_for(event)
-    stub = {"note": "-", "duplicate_of": -1, "outcome": "satisfied",
+    stub = {"note": "-", "duplicate_of": -1, "outcome": "satisfied", "suggested_grid_id": 0,
             "department_id": next(iter(places.department_areas), None)}
     out = []
     for action in candidates:
