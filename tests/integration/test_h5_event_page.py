@@ -101,6 +101,7 @@ def test_a_grid_worker_accepts_and_resolves_with_a_phone_photo(client, world, ta
     assert Event.get_by_id(task.id).status == "processing"
     status, body = page(client, response.headers["Location"])
     assert "已接单" in body and 'id="do-resolve"' in body and 'id="do-accept"' not in body
+    assert 'id="do-return"' not in body and 'id="do-escalate"' in body  # taken: 上报, no more 退回
 
     response = act(client, url, "resolve", note="已清运")  # photo required for 垃圾
     assert response.status_code == 400 and "请拍一张处理后的照片" in response.get_data(as_text=True)
