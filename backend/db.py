@@ -21,6 +21,8 @@ from playhouse.pool import PooledPostgresqlDatabase
 
 db = peewee.DatabaseProxy()
 log = logging.getLogger("ejia.db")
+#: What peewee raises when the database cannot be reached (refused, restarting, connection lost).
+DATABASE_DOWN = (peewee.OperationalError, peewee.InterfaceError)
 T = TypeVar("T")
 
 SQLITE_PRAGMAS = {

@@ -5,15 +5,19 @@
   ``UNACCEPTED_SMS_MINUTES`` after assignment (once per assignment; quiet hours apply);
 * ``sample_revisits`` every 10 minutes: backend.services.sla_sweep.sample_revisits;
 * ``daily_digest``   daily 08:00 Asia/Shanghai: one template message per community head
-  summarising their community, instead of a message per event.
+  summarising their community, instead of a message per event;
+* ``forget_callback_nonces`` every 10 minutes: /wechat's accepted (timestamp, nonce) pairs
+  older than ``residents.NONCE_KEEP_SECONDS`` (far outside the timestamp window).
 All are idempotent: Notification keys (and Revisit's unique key) make a second run a no-op.
 """
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 from backend import clock
 from backend.models import Area, Event, Staff
+from backend.services import residents
 from backend.services import sla_sweep as sla_service
 from workers import audience, delivery, messages
 from workers.context import db_session, ensure_ready, job_logger, redis_connection
@@ -27,6 +31,13 @@ def sla_sweep() -> dict:
     ensure_ready()
     with db_session():
         return sla_service.sweep_sla()
+
+
+def forget_callback_nonces() -> int:
+    settings = ensure_ready()
+    keep = max(residents.NONCE_KEEP_SECONDS, 2 * settings.wechat_timestamp_window)
+    with db_session():
+        return residents.forget_nonces(int(time.time()) - keep)
 
 
 def sample_revisits() -> dict:

@@ -16,7 +16,9 @@ from backend.models.events import (
     Revisit,
 )
 from backend.models.messaging import (
+    CallbackNonce,
     DepartmentSubscription,
+    DialogDraft,
     InboundMessage,
     Notification,
     OutboxMessage,
@@ -28,7 +30,8 @@ from backend.models.rollups import MetricMonth, MetricMonthState
 ALL_MODELS = [
     Area, Department, Staff, Resident, Category, Building, BuildingUnit, Room, Person, AuditLog,
     EventCounter, Event, EventStep, Media, Attachment, EventFollower, Rating, Revisit,
-    OutboxMessage, Notification, InboundMessage, DepartmentSubscription, WebhookDelivery,
+    OutboxMessage, Notification, InboundMessage, CallbackNonce, DialogDraft, DepartmentSubscription,
+    WebhookDelivery,
     HolidayOverride, ApiKey, AppFeedback, MetricMonth, MetricMonthState,
 ]
 

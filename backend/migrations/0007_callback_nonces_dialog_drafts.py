@@ -1,0 +1,46 @@
+"""/wechat remembers every accepted (timestamp, nonce) pair, and chat drafts live in the database.
+
+``callback_nonce``: a signed callback URL (timestamp, nonce, signature) is valid for the whole
+timestamp window, and in plaintext mode the signature does not cover the body — so a URL taken
+from an access log could carry a forged body. Each accepted pair is stored with the push, in
+the same statement; a second push under it is refused (issue 13, DESIGN §10).
+
+``dialog_draft``: the chat's state between messages (the open flow, its draft: text, place,
+photo media ids, the step), the latest position report and a short per-person lease. It lived
+only in Redis, so a Redis restart without persistence lost every unfinished report.
+"""
+from peewee import *
+
+
+def up(migrator, db):
+    class CallbackNonce(Model):
+        timestamp = BigIntegerField()
+        nonce = CharField(max_length=64)
+
+        class Meta:
+            database = db
+            table_name = "callback_nonce"
+            primary_key = CompositeKey("timestamp", "nonce")
+
+    class DialogDraft(Model):
+        openid = CharField(max_length=64, unique=True)
+        flow = CharField(max_length=16, null=True)
+        state = TextField(null=True)
+        expires_at = DoubleField(null=True)
+        lat = DoubleField(null=True)
+        lng = DoubleField(null=True)
+        located_at = DoubleField(null=True)
+        lease = CharField(max_length=32, null=True)
+        leased_until = DoubleField(null=True)
+        updated_at = DateTimeField()
+
+        class Meta:
+            database = db
+            table_name = "dialog_draft"
+
+    db.create_tables([CallbackNonce, DialogDraft])
+
+
+def down(migrator, db):
+    db.execute_sql('DROP TABLE IF EXISTS "dialog_draft"')
+    db.execute_sql('DROP TABLE IF EXISTS "callback_nonce"')
