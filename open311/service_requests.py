@@ -19,6 +19,7 @@ from backend import clock
 from backend.crypto import mask_id_number, mask_phone
 from backend.models import Area, Category, Department, Event
 from backend.models.events import STATUS_NAMES
+from backend.phones import MOBILE_IN_TEXT
 from backend.workflow import OPEN_STATUSES, TERMINAL_STATUSES
 from open311 import params
 from open311.params import Open311Error, bad
@@ -30,7 +31,7 @@ MAX_IDS = 1000
 STATUS_GROUPS = {"open": OPEN_STATUSES, "closed": TERMINAL_STATUSES}
 TOKEN_PREFIX = "open311:"
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{8,64}")
-_PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+_PHONE = MOBILE_IN_TEXT  # the one mainland-mobile rule (backend/phones.py)
 _ID_NUMBER = re.compile(r"(?<![0-9Xx])\d{17}[0-9Xx](?![0-9Xx])")
 LEVEL_AGENCY = {"centre": "{name}综治中心"}
 
