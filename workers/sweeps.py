@@ -6,8 +6,9 @@
 * ``sample_revisits`` every 10 minutes: backend.services.sla_sweep.sample_revisits;
 * ``daily_digest``   daily 08:00 Asia/Shanghai: one template message per community head
   summarising their community, instead of a message per event;
-* ``forget_callback_nonces`` every 10 minutes: /wechat's accepted (timestamp, nonce) pairs
-  older than ``residents.NONCE_KEEP_SECONDS`` (far outside the timestamp window).
+* ``forget_expired`` every 10 minutes: rows kept only for a while — /wechat's accepted
+  (timestamp, nonce) pairs after ``residents.NONCE_KEEP_SECONDS`` (far outside the timestamp
+  window) and mini-program upload receipts after ``uploads.VALID_FOR``.
 All are idempotent: Notification keys (and Revisit's unique key) make a second run a no-op.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 
 from backend import clock
 from backend.models import Area, Event, Staff
-from backend.services import residents
+from backend.services import residents, uploads
 from backend.services import sla_sweep as sla_service
 from workers import audience, delivery, messages
 from workers.context import db_session, ensure_ready, job_logger, redis_connection
@@ -33,11 +34,12 @@ def sla_sweep() -> dict:
         return sla_service.sweep_sla()
 
 
-def forget_callback_nonces() -> int:
+def forget_expired() -> dict:
     settings = ensure_ready()
     keep = max(residents.NONCE_KEEP_SECONDS, 2 * settings.wechat_timestamp_window)
     with db_session():
-        return residents.forget_nonces(int(time.time()) - keep)
+        return {"nonces": residents.forget_nonces(int(time.time()) - keep),
+                "uploads": uploads.forget_uploads(clock.now() - uploads.VALID_FOR)}
 
 
 def sample_revisits() -> dict:

@@ -26,10 +26,11 @@ from backend.models.messaging import (
 )
 from backend.models.people import ROLES, Resident, Staff
 from backend.models.rollups import MetricMonth, MetricMonthState
+from backend.models.uploads import MediaUpload
 
 ALL_MODELS = [
     Area, Department, Staff, Resident, Category, Building, BuildingUnit, Room, Person, AuditLog,
-    EventCounter, Event, EventStep, Media, Attachment, EventFollower, Rating, Revisit,
+    EventCounter, Event, EventStep, Media, MediaUpload, Attachment, EventFollower, Rating, Revisit,
     OutboxMessage, Notification, InboundMessage, CallbackNonce, DialogDraft, DepartmentSubscription,
     WebhookDelivery,
     HolidayOverride, ApiKey, AppFeedback, MetricMonth, MetricMonthState,

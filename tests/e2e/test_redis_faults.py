@@ -18,22 +18,13 @@ import requests
 from backend import config, geo
 from backend.models import DialogDraft, Event, OutboxMessage
 from backend.redis_conn import CircuitBreaker, connect_for_requests
-from miniprogram_api.testing import MpClient
+from miniprogram_api.testing import MpClient, image_bytes
 from tests.factories import make_world
 from tests.fixtures_web import another_live_server
-from tests.private_servers import PrivateRedis
 from workers.testing import ROOT, worker_env
 
 NUMBER = re.compile(r"\d{8}-\d{4}")
 ANSWER_BUDGET_S = 1.0  # the bound for a chat answer with Redis hung (WeChat allows 5)
-
-
-@pytest.fixture
-def private_redis(tmp_path):
-    server = PrivateRedis(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -104,6 +95,7 @@ def test_redis_hung_costs_a_chat_answer_well_under_a_second_and_keeps_what_was_s
         app, world, private_redis, sandbox):
     resident_mp = MpClient(requests.Session(), app.url)
     resident_mp.login("paused-redis-resident")  # before the pause: the login needs WeChat's token
+    photo = resident_mp.upload(image_bytes()).json["id"]
     user = app.user()
     private_redis.pause()
     try:
@@ -115,7 +107,8 @@ def test_redis_hung_costs_a_chat_answer_well_under_a_second_and_keeps_what_was_s
         number = number_in(reply)
         started = time.perf_counter()
         filed = resident_mp.post("/events", {"description": "路灯一直不亮", "lat": world.in_b[0],
-                                             "lng": world.in_b[1], "datum": "wgs84", "client_key": "paused-1"})
+                                             "lng": world.in_b[1], "datum": "wgs84", "client_key": "paused-1",
+                                             "media_ids": [photo]})
         mp_elapsed = time.perf_counter() - started
     finally:
         private_redis.resume()
@@ -123,6 +116,7 @@ def test_redis_hung_costs_a_chat_answer_well_under_a_second_and_keeps_what_was_s
     assert filed.status == 201 and mp_elapsed < ANSWER_BUDGET_S, (filed, mp_elapsed)
     assert Event.get(Event.number == number).description == "小区门口的井盖丢了"
     assert Event.get(Event.number == filed.json["number"]).description == "路灯一直不亮"
+    assert filed.json["media_ids"] == [photo]  # the upload receipt is in the database
     assert DialogDraft.get(DialogDraft.openid == user.openid).flow is None  # the report was finished
 
 

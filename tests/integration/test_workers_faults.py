@@ -16,7 +16,6 @@ from backend.models import Attachment, Event, Notification, OutboxMessage, Resid
 from backend.services.context import resident_actor
 from backend.services.events import Submission, submit_event
 from tests.factories import make_world
-from tests.private_servers import PrivateRedis
 from tests.worker_fixtures import env  # noqa: F401
 from workers import cli, jobs, relay
 from workers.queues import MEDIA, ROUTE, enqueue, queue
@@ -39,14 +38,6 @@ def report(resident, point, **kw):
 
 
 # ---------------------------------------------------------------- Redis stopped at submit
-@pytest.fixture
-def private_redis(tmp_path):
-    server = PrivateRedis(tmp_path)
-    server.start()
-    yield server
-    server.stop()
-
-
 def test_redis_down_at_submit_loses_nothing_and_sends_each_notice_once(sandbox, settings, private_redis):
     worker_settings = config.install(sandbox.settings.with_overrides(redis_url=private_redis.url,
                                                                       quiet_hours="off"))

@@ -1,4 +1,5 @@
-"""/wechat remembers every accepted (timestamp, nonce) pair, and chat drafts live in the database.
+"""/wechat remembers every accepted (timestamp, nonce) pair; chat drafts and mini-program upload
+receipts live in the database, not only in Redis (issue 13).
 
 ``callback_nonce``: a signed callback URL (timestamp, nonce, signature) is valid for the whole
 timestamp window, and in plaintext mode the signature does not cover the body — so a URL taken
@@ -8,6 +9,10 @@ the same statement; a second push under it is refused (issue 13, DESIGN §10).
 ``dialog_draft``: the chat's state between messages (the open flow, its draft: text, place,
 photo media ids, the step), the latest position report and a short per-person lease. It lived
 only in Redis, so a Redis restart without persistence lost every unfinished report.
+
+``media_upload``: who uploaded which media file through the mini-program (a day's receipts,
+checked when a report attaches photos). In Redis, a report with photos failed while Redis
+was away.
 """
 from peewee import *
 
@@ -38,9 +43,25 @@ def up(migrator, db):
             database = db
             table_name = "dialog_draft"
 
-    db.create_tables([CallbackNonce, DialogDraft])
+    class Media(Model):
+        class Meta:
+            database = db
+            table_name = "media"
+
+    class MediaUpload(Model):
+        uploader = CharField(max_length=40)
+        media = ForeignKeyField(Media, on_delete="CASCADE")
+        created_at = DateTimeField(index=True)
+
+        class Meta:
+            database = db
+            table_name = "media_upload"
+            indexes = ((("uploader", "media"), True),)
+
+    db.create_tables([CallbackNonce, DialogDraft, MediaUpload])
 
 
 def down(migrator, db):
+    db.execute_sql('DROP TABLE IF EXISTS "media_upload"')
     db.execute_sql('DROP TABLE IF EXISTS "dialog_draft"')
     db.execute_sql('DROP TABLE IF EXISTS "callback_nonce"')
