@@ -283,6 +283,29 @@ def cmd_jobs(args) -> int:
     return run(settings, args.action, args.job_ids, queue_name=args.queue, all_jobs=args.all)
 
 
+def cmd_spool(args) -> int:
+    """The /wechat spool of this host (wechat/spool.py): what waits in it, or replay it now —
+    the web processes replay it on their own once the database is back."""
+    import json
+
+    app = create_app()
+    spool, replayer = app.extensions["ejia.wechat.spool"], app.extensions["ejia.wechat.replayer"]
+    if args.action == "status":
+        json.dump({"path": str(spool.path), "bytes": spool.size(), "pending": spool.pending()}, sys.stdout)
+        sys.stdout.write("\n")
+        return 0
+    try:
+        handled = replayer.replay_now()
+    except DATABASE_DOWN as exc:
+        print(f"the database is still unavailable: {exc}", file=sys.stderr)
+        return 1
+    if handled is None:
+        print("another process is replaying the spool now", file=sys.stderr)
+        return 1
+    print(f"replayed {handled} push(es); the spool is empty", file=sys.stderr)
+    return 0
+
+
 def cmd_staff_bind_qr(args) -> int:
     from wechat.cli import cmd_staff_bind_qr as bind_qr
 
@@ -323,6 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queue", help="only this queue (send, route, notify, media, webhook, maintenance)")
     p.add_argument("--all", action="store_true", help="retry every failed job")
     p.set_defaults(func=cmd_jobs)
+    p = sub.add_parser("spool", help="the /wechat spool of this host: status, or replay it now")
+    p.add_argument("action", choices=("status", "replay"))
+    p.set_defaults(func=cmd_spool)
     p = sub.add_parser("staff", help="staff accounts")
     staff_sub = p.add_subparsers(dest="staff_command", required=True)
     p = staff_sub.add_parser("bind-qr", help="print a one-time QR (JSON) that binds a staff member's WeChat")

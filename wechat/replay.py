@@ -31,7 +31,7 @@ from wechat.spool import Spool, Spooled
 
 log = logging.getLogger("ejia.wechat.replay")
 
-RETRY_SECONDS = 1.0  # how often a replayer tries again while the database is still away
+RETRY_SECONDS = 0.5  # how often a replayer tries again while the database is still away
 STOP_REPLAY = (*DATABASE_DOWN, inbound.Interrupted)  # the database went away (again): try later
 
 

@@ -9,12 +9,16 @@ work twice otherwise)."""
 from __future__ import annotations
 
 import collections
+import json
 import re
+import subprocess
+import sys
 import time
 
 import pytest
 import requests
 
+from backend import config
 from backend.db import db, make_database, migrate
 from backend.redis_conn import redis_url
 from tests.conftest import TEST_DB
@@ -22,7 +26,7 @@ from tests.fixtures_web import another_live_server
 from tests.outage import run_outage, summary
 from tests.private_servers import PrivatePostgres
 from wechat.spool import REPLY as SPOOLED_REPLY
-from workers.testing import wait_for
+from workers.testing import ROOT, wait_for, worker_env
 
 pytestmark = pytest.mark.skipif(TEST_DB != "postgres", reason="a private PostgreSQL cluster; run once, with that stack")
 
@@ -107,6 +111,25 @@ def test_a_push_during_the_outage_is_answered_kept_and_replayed_once(app, privat
     late = [m.payload for m in OutboxMessage.select().where(OutboxMessage.topic == "wechat.reply")]
     assert sorted(m["dedupe_key"] for m in late) == sorted(r.dedupe_key for r in rows[1:])
     assert "在哪里" in user.send_text("1")  # straight to the dialog again (still asking for the place)
+
+
+def test_the_spool_command_shows_and_replays_what_waits(app, private_pg):
+    user = app.user(mode="safe")
+    private_pg.stop("fast")
+    assert user.send_text("井盖丢了") == SPOOLED_REPLY
+    env = worker_env(config.current(), EJIA_VAR=str(config.current().var_dir))
+
+    def spool(action):
+        return subprocess.run([sys.executable, "-m", "server", "spool", action], cwd=str(ROOT), env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    status = spool("status")
+    assert status.returncode == 0 and json.loads(status.stdout)["pending"] is True
+    assert spool("replay").returncode == 1  # the database is still away: nothing lost, try later
+    private_pg.start()
+    replay = spool("replay")  # or the web's own replayer got there first: either empties it
+    assert replay.returncode in (0, 1), replay.stderr
+    wait_for(lambda: not json.loads(spool("status").stdout)["pending"], timeout=30)
 
 
 def test_postgres_stopped_for_ten_seconds_under_a_steady_stream(live_app, sandbox, settings):
