@@ -147,7 +147,8 @@ _ENV_MAP = {
 # them types and defaults; docs/workers.md lists them).
 OPTIONAL_VARS = (
     "NOTIFY_LINK", "NOTIFY_H5_URL", "MP_TASK_PAGE", "MP_EVENT_PAGE", "MP_TODO_PAGE",
-    "WECHAT_TEMPLATE_TASK", "WECHAT_TEMPLATE_DIGEST", "MP_SUBSCRIBE_TEMPLATE_PROGRESS",
+    "WECHAT_TEMPLATE_TASK", "WECHAT_TEMPLATE_DIGEST", "MP_SUBSCRIBE_TEMPLATE_PROGRESS", "WECHAT_TEMPLATE_PROGRESS",
+    "RESIDENT_SMS",
     "SMS_TENCENT_SECRET_ID", "SMS_TENCENT_SECRET_KEY", "SMS_TENCENT_SDK_APP_ID", "SMS_TENCENT_SIGN_NAME",
     "SMS_TENCENT_REGION", "SMS_TENCENT_ENDPOINT", "SMS_TENCENT_SCHEME", "SMS_TENCENT_TEMPLATES",
     "WEBHOOK_ALLOW_LOOPBACK", "EJIA_WORKER_CLASS",
@@ -275,3 +276,8 @@ def current() -> Settings:
     if _current is None:
         _current = load_settings()
     return _current
+
+
+def subscribe_templates(settings: Settings) -> dict[str, str]:
+    """Mini-program subscribe-message templates by purpose (the ids residents opt in to)."""
+    return {"progress": settings.extra.get("MP_SUBSCRIBE_TEMPLATE_PROGRESS") or "ejia-progress"}

@@ -5,6 +5,10 @@ Chinese Windows opens it correctly. XLSX: sheet 事件 (one row per event) and s
 (one row per step). Times are local (Asia/Shanghai). Cells that a spreadsheet would run as
 a formula (starting with = + - @ or a control character) are prefixed with an apostrophe —
 a report text is data, never a formula. No reporter identity is exported.
+
+``public=True`` makes the version a centre may hand outside (DESIGN §11): sensitive, internal
+and anonymous cases left out, names and numbers masked in every text, addresses without door
+numbers, points snapped to about 100 m, staff names masked and internal steps dropped.
 """
 from __future__ import annotations
 
@@ -12,9 +16,10 @@ import csv
 import io
 from typing import Iterable
 
-from backend import clock
+from backend import clock, privacy
 from backend.models import Area, Category, Department, Event, EventStep
 from backend.models.events import STATUS_NAMES
+from backend.services.context import masked_label
 from backend.workflow import ACTION_LABELS, LEVEL_NAMES
 
 MAX_ROWS = 100_000
@@ -60,19 +65,29 @@ class _Names:
         return f"{place}{LEVEL_NAMES.get(event.holder_level, '')}" if event.holder_level == "centre" else place
 
 
-def event_rows(events: Iterable[Event]) -> tuple[list[dict], dict[int, list[dict]]]:
+def is_public(event: Event) -> bool:
+    """May this case appear in a public output at all?"""
+    return event.sensitivity == "public" and not event.anonymous
+
+
+def event_rows(events: Iterable[Event], public: bool = False) -> tuple[list[dict], dict[int, list[dict]]]:
     """(event rows, steps by event id) with display values, in the given order."""
     events = list(events)
     if len(events) > MAX_ROWS:
         raise ValueError(f"at most {MAX_ROWS} events per export")
+    if public:
+        events = [e for e in events if is_public(e)]
+    text = privacy.scrub if public else (lambda value: value)
     names = _Names()
     rows = []
     for event in events:
         code, category = names.categories.get(event.category_id, ("", ""))
         rows.append({
             "id": event.id, "number": event.number, "status": STATUS_NAMES.get(event.status, event.status),
-            "category_code": code, "category": category, "description": event.description,
-            "address": event.address or "", "lat": event.lat, "lng": event.lng,
+            "category_code": code, "category": category, "description": text(event.description),
+            "address": (privacy.public_address(event.address) if public else event.address) or "",
+            "lat": privacy.snap(event.lat) if public else event.lat,
+            "lng": privacy.snap(event.lng) if public else event.lng,
             "grid": names.areas.get(event.grid_id, ""), "holder": names.holder(event),
             "source": SOURCE_NAMES.get(event.source, event.source), "urgent": "是" if event.urgent else "",
             "quick_record": "是" if event.quick_record else "", "created_at": _local(event.created_at),
@@ -84,13 +99,17 @@ def event_rows(events: Iterable[Event]) -> tuple[list[dict], dict[int, list[dict
     ids = [row["id"] for row in rows]
     for offset in range(0, len(ids), 1000):
         chunk = ids[offset:offset + 1000]
-        for step in EventStep.select().where(EventStep.event.in_(chunk)).order_by(EventStep.event, EventStep.id):
+        query = EventStep.select().where(EventStep.event.in_(chunk))
+        if public:
+            query = query.where(EventStep.public == True)  # noqa: E712
+        for step in query.order_by(EventStep.event, EventStep.id):
             seq = len(steps.setdefault(step.event_id, [])) + 1
+            actor = masked_label(step.actor_label) if public and step.actor_kind == "staff" else step.actor_label
             steps[step.event_id].append({
                 "seq": seq, "at": _local(step.created_at),
-                "action": ACTION_LABELS.get(step.action, step.action), "actor": step.actor_label,
+                "action": ACTION_LABELS.get(step.action, step.action), "actor": actor,
                 "from_status": STATUS_NAMES.get(step.from_status, step.from_status or ""),
-                "to_status": STATUS_NAMES.get(step.to_status, step.to_status), "note": step.note or "",
+                "to_status": STATUS_NAMES.get(step.to_status, step.to_status), "note": text(step.note or ""),
                 "public": "是" if step.public else "否",
             })
     return rows, steps
@@ -106,8 +125,8 @@ def trajectory_text(steps: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def events_csv(events: Iterable[Event]) -> bytes:
-    rows, steps = event_rows(events)
+def events_csv(events: Iterable[Event], public: bool = False) -> bytes:
+    rows, steps = event_rows(events, public)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow([label for _, label in EVENT_COLUMNS] + ["流程轨迹"])
@@ -117,7 +136,7 @@ def events_csv(events: Iterable[Event]) -> bytes:
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
-def events_xlsx(events: Iterable[Event]) -> bytes:
+def events_xlsx(events: Iterable[Event], public: bool = False) -> bytes:
     from openpyxl import Workbook
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
     from openpyxl.styles import Font
@@ -126,7 +145,7 @@ def events_xlsx(events: Iterable[Event]) -> bytes:
         value = safe_cell(value)
         return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
 
-    rows, steps = event_rows(events)
+    rows, steps = event_rows(events, public)
     book = Workbook(write_only=False)
     sheet = book.active
     sheet.title = "事件"

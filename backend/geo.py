@@ -323,7 +323,9 @@ def nearby_open_events(lat: float, lng: float, category_id: int, radius_m: float
                        exclude_id: int | None = None, limit: int = 5) -> list[Event]:
     """The ``limit`` nearest open events of one category within ``radius_m`` of a WGS-84 point.
 
-    Used to offer 关注这件 instead of a duplicate report. SQL narrows by a bounding box
+    Used to offer 关注这件 instead of a duplicate report, so only public cases reported under a
+    name are offered (DESIGN §11): another resident never learns of a sensitive or anonymous one.
+    SQL narrows by a bounding box
     (exact on the sphere, so no event inside the radius is lost) and returns only ids and
     coordinates; haversine decides; only the nearest rows are then loaded. Each returned row
     carries ``distance_m``. Not antimeridian-aware (China only).
@@ -334,6 +336,7 @@ def nearby_open_events(lat: float, lng: float, category_id: int, radius_m: float
     query = Event.select(Event.id, Event.lat, Event.lng).where(
         Event.category == category_id,
         Event.status.in_(OPEN_STATUSES),
+        Event.sensitivity == "public", Event.anonymous == False,  # noqa: E712 — offered to other residents
         Event.lat.between(lat - d_lat, lat + d_lat),
         Event.lng.between(lng - d_lng, lng + d_lng),
     )

@@ -1,7 +1,8 @@
 """Content-addressed media under MEDIA_DIR: files named by their sha256, one row per file.
 
-Callers (mini-program upload, the WeChat media job) must have checked the bytes already
-(type, size, really an image); this module only stores them once.
+Every image is cleaned here before it is hashed and written (backend.images: decoded, re-encoded
+without EXIF/GPS), whichever path brought it — so no stored photo says where it was taken.
+Callers check sizes and what kind of file they expect; voice notes are stored as they came.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import peewee
 
 from backend import config
+from backend.images import clean_image
 from backend.models import Media
 
 KINDS = ("image", "voice", "video")
@@ -22,10 +24,14 @@ def media_path(sha256: str, media_dir: Path | None = None) -> Path:
     return base / sha256[:2] / sha256[2:4] / sha256
 
 
-def store_bytes(data: bytes, mime: str, kind: str = "image") -> Media:
-    """Write ``data`` (atomically, once) and return its Media row (existing or new)."""
+def store_bytes(data: bytes, mime: str, kind: str = "image", image_formats: tuple[str, ...] | None = None) -> Media:
+    """Write ``data`` (atomically, once) and return its Media row (existing or new). An image is
+    cleaned first (``mime`` then comes from its real format; ``image_formats`` narrows what is
+    accepted); a bad one raises BadImage."""
     if kind not in KINDS:
         raise ValueError(f"unknown media kind {kind!r}")
+    if kind == "image":
+        data, mime = clean_image(data, image_formats)
     digest = hashlib.sha256(data).hexdigest()
     path = media_path(digest)
     if not path.exists():

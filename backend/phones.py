@@ -8,8 +8,9 @@ from __future__ import annotations
 import re
 
 MOBILE = re.compile(r"1[3-9]\d{9}")
-#: A mobile number inside free text (a report's description), not part of a longer number.
-MOBILE_IN_TEXT = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+#: A mobile number inside free text (a report's description), as people write it there — with
+#: +86, spaces or dashes (138-0013-8000) — and not part of a longer number.
+MOBILE_IN_TEXT = re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?!\d)")
 _DECORATION = re.compile(r"[\s\-()（）]")
 
 

@@ -119,8 +119,11 @@ def seed_demo() -> dict:
                         _buildings(grid, lat0 + COMMUNITY_LAT / 2, lng0 + (g + 0.5) * strip, c_name, g)
         seed_categories()
         key = ApiKey.get_or_none(ApiKey.name == "demo") or ApiKey.create(name="demo", key=secrets.token_hex(16))
+        # A department system's key: sees sensitive cases unmasked, and every read is audited.
+        full = ApiKey.get_or_none(ApiKey.name == "demo-full") or ApiKey.create(
+            name="demo-full", key=secrets.token_hex(16), scopes=["read_full"])
     geo.invalidate_grid_index()
-    return summary(key.key, logins)
+    return summary(key.key, logins, full.key)
 
 
 def _buildings(grid: Area, lat: float, lng: float, community_name: str, grid_no: int) -> None:
@@ -149,7 +152,7 @@ def inside_point(area: Area) -> list[float] | None:
     return inside_point(child) if child else None
 
 
-def summary(api_key: str, logins: list[tuple[str, str]]) -> dict:
+def summary(api_key: str, logins: list[tuple[str, str]], full_key: str | None = None) -> dict:
     areas = list(Area.select().order_by(Area.path))
     return {
         "areas": [{"id": a.id, "level": a.level, "name": a.name, "code": a.code, "parent_id": a.parent_id,
@@ -166,5 +169,6 @@ def summary(api_key: str, logins: list[tuple[str, str]]) -> dict:
         "categories": [{"code": c.code, "name": c.name, "plain_name": c.plain_name}
                        for c in Category.select().where(Category.parent.is_null(False)).order_by(Category.code)],
         "console_logins": [{"username": u, "password": DEMO_PASSWORD, "role": r} for u, r in logins],
-        "open311_api_key": api_key,
+        "open311_api_key": api_key,  # read_public + write
+        "open311_full_key": full_key,  # read_full (audited)
     }

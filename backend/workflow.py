@@ -51,6 +51,8 @@ class EventView:
     reporter_resident_id: int | None = None
     photo_required: bool = True
     has_rating: bool = False
+    holder_path: str | None = None  # the holding area's path (a department: the centre that dispatched)
+    restricted: bool = False  # sensitive or anonymous: only the holder's chain sees it (DESIGN §11)
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,8 @@ RULES: dict[str, Rule] = {
     "comment": Rule(OPEN_STATUSES + TERMINAL_STATUSES, "party", needs_note=True, label="留言"),
     "rate": Rule(("closed",), "reporter", label="评价"),
     "revisit": Rule(("closed",), "centre", label="回访"),
+    "locate": Rule(("assigned", "processing"), "reporter", label="补充位置"),
+    "complain": Rule(("closed",), "reporter", needs_note=True, label="没修好"),
 }
 ACTION_LABELS = {name: rule.label for name, rule in RULES.items()} | {
     "submit": "上报事件", "quick_record": "即报即办",
@@ -155,14 +159,37 @@ def _is_verifier(event: EventView, actor: Actor) -> bool:
     return actor.role in CENTRE_ROLES and _in_scope(actor, event.area_path)
 
 
+def in_chain(event: EventView, actor: Actor) -> bool:
+    """The holder's chain: the community head over a grid or community holder, the centre
+    operators at or above the holding area (street, city), and the admin. An event nobody
+    holds (waiting to be routed, or ended without a holder) belongs to the centres over it."""
+    if actor.kind != "staff":
+        return False
+    if actor.role == "admin":
+        return True
+    if event.holder is None or event.holder_path is None:
+        return actor.role == "centre_operator" and _in_scope(actor, event.area_path)
+    if actor.role == "community_head":
+        return event.holder.level in ("grid", "community") and _in_scope(actor, event.holder_path)
+    if actor.role == "centre_operator":
+        return _in_scope(actor, event.holder_path)
+    return False
+
+
 def can_see(event: EventView, actor: Actor) -> bool:
-    """Read access: the reporter, the holder, and staff whose area covers the event."""
+    """Read access: the reporter, the holder and the holder's chain; for a case that is not
+    restricted, also every staff member whose area covers where it happened. A restricted
+    case (sensitive, or reported anonymously) stays with the holder's chain and the admin."""
     if actor.kind == "system":
         return True
     if actor.kind == "resident":
         return actor.id is not None and actor.id == event.reporter_resident_id
-    if is_holder(event, actor):
+    if is_holder(event, actor) or in_chain(event, actor):
         return True
+    if event.status == "resolved" and _is_verifier(event, actor):
+        return True
+    if event.restricted:
+        return False
     return _in_scope(actor, event.area_path)
 
 
@@ -311,6 +338,24 @@ def _revisit(event, actor, params, places):
     return Transition("revisit", "closed", public=False)
 
 
+def _locate(event, actor, params, places):
+    """补充位置: a report filed without a confirmed place (an emergency is filed at once, on the
+    phone's last position at best) gets one; if nobody has taken it yet it goes on to the grid
+    where it happened (``holder``, chosen by the service)."""
+    holder = params.get("holder")
+    if event.grid_id is not None and not params.get("unconfirmed"):
+        raise DomainError("already_located", "这件事已经有位置了")
+    if (isinstance(holder, Holder) and event.status == "assigned" and event.holder is not None
+            and event.holder.level in ("centre", "grid") and event.holder.area_id != holder.area_id):
+        return Transition("locate", "assigned", holder=holder)
+    return Transition("locate", event.status)
+
+
+def _complain(event, actor, params, places):
+    """没修好 / 不满意 from the reporter: 返工, back to the last handler (the holder is kept)."""
+    return Transition("complain", "processing", reopen=True)
+
+
 def _comment(event, actor, params, places):
     return Transition("comment", event.status, public=not params.get("internal"))
 
@@ -319,7 +364,7 @@ _HANDLERS = {
     "route": _route, "accept": _accept, "escalate": _escalate, "dispatch": _dispatch, "resolve": _resolve,
     "verify": _verify, "reopen": _reopen, "return": _return, "reject": _reject,
     "merge": _merge, "withdraw": _withdraw, "rate": _rate, "revisit": _revisit,
-    "comment": _comment,
+    "comment": _comment, "locate": _locate, "complain": _complain,
 }
 
 

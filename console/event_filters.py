@@ -10,6 +10,7 @@ from peewee import JOIN
 from backend import clock
 from backend.models import Area, Category, Event
 from backend.models.events import STATUSES
+from backend.services.queries import visible_clause
 from backend.workflow import OPEN_STATUSES
 
 STATUS_CHOICES = [("", "全部状态"), ("open", "未办结")] + [(s, None) for s in STATUSES]
@@ -52,8 +53,10 @@ class EventFilter:
                   "overdue": "1" if self.overdue else "", "quick": self.quick}
         return urlencode({k: v for k, v in values.items() if v})
 
-    def apply(self, query, scope_path: str):
-        query = query.where(Event.area_path.startswith(scope_path))
+    def apply(self, query, staff):
+        """The filters, inside what ``staff`` may see (backend.services.queries.visible_clause)."""
+        scope_path = staff.area.path
+        query = query.where(visible_clause(staff))
         if self.status == "open":
             query = query.where(Event.status.in_(OPEN_STATUSES))
         elif self.status:
@@ -86,5 +89,5 @@ class EventFilter:
         return query
 
 
-def filtered_events(flt: EventFilter, scope_path: str):
-    return flt.apply(Event.select(Event, Category).join(Category, JOIN.LEFT_OUTER), scope_path)
+def filtered_events(flt: EventFilter, staff):
+    return flt.apply(Event.select(Event, Category).join(Category, JOIN.LEFT_OUTER), staff)

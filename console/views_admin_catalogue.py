@@ -6,6 +6,7 @@ from flask import render_template, request, url_for
 from backend import clock
 from backend.models import AppFeedback, Category
 from backend.services import admin_calendar, feedback
+from backend import privacy
 from backend.services import admin_categories as category_service
 from console import auth, rendering
 from console.blueprint import bp
@@ -25,7 +26,9 @@ def admin_category_edit(code: str):
     if category is None:
         return rendering.error_response("没有这个类别", 404)
     return render_template("console/admin_category_edit.html", category=category,
-                           kinds=category_service.department_kinds(), units=category_service.UNIT_NAMES)
+                           kinds=category_service.department_kinds(), units=category_service.UNIT_NAMES,
+                           levels=privacy.LEVEL_NAMES, default_retention=privacy.retention_days(
+                               category.sensitivity, None))
 
 
 @bp.post("/admin/categories/<code>")
@@ -39,6 +42,7 @@ def admin_category_update(code: str):
         resolve_limit=f.get("resolve_limit"), resolve_unit=f.get("resolve_unit", ""),
         verify_limit=f.get("verify_limit"), verify_unit=f.get("verify_unit", ""),
         urgent=f.get("urgent") == "1", photo_required=f.get("photo_required") == "1", active=f.get("active") == "1",
+        **{name: f[name] for name in ("sensitivity", "retention_days", "emergency_number") if name in f},
     )
     category = category_service.update_category(code, form)
     return rendering.back_with(f"已保存类别 {category.code} {category.name}", url_for("console.admin_categories"))

@@ -12,6 +12,8 @@ from peewee import JOIN, Case
 
 from backend import clock
 from backend.models import Area, Category, Event
+from backend.services import audit
+from backend.services.queries import visible_clause
 from backend.workflow import HELD_STATUSES
 from console import auth, event_actions
 from console.blueprint import bp
@@ -51,7 +53,8 @@ def home():
                                 & (Event.holder_area == staff.area_id) & Event.status.in_(HELD_STATUSES), now))
         overdue_below = [e for e in queue_query(
             lambda holder_area: (Event.holder_level == "grid") & Event.status.in_(HELD_STATUSES)
-            & Event.area_path.startswith(login.scope_path), now) if deadline_state(e, now)[0] == "overdue"]
+            & visible_clause(staff), now) if deadline_state(e, now)[0] == "overdue"]
+    audit.restricted_views(login.actor(), held + overdue_below, "console_list")
     departments: dict[int, tuple] = {}
     choices = {}
     for event in held:

@@ -8,7 +8,7 @@ from backend.exports import events_csv, events_xlsx
 from backend.media import media_path
 from backend.models import Area, Attachment, Department, Event, Media
 from backend.models.events import STATUSES
-from backend.services import actions, queries
+from backend.services import actions, audit, personal_data, queries
 from backend.services.context import get_event
 from console import auth, event_actions, rendering
 from console.blueprint import bp
@@ -19,9 +19,13 @@ PAGE_SIZE = 50
 EXPORT_LIMIT = 50_000
 
 
-def visible_event(number: str, login) -> Event:
+def visible_event(number: str, login, channel: str | None = None) -> Event:
+    """The event if this login may see it (403 otherwise); ``channel`` records the view when
+    the event is restricted (backend.services.audit)."""
     event = get_event(number)
     queries.check_can_see(event, login.actor())
+    if channel:
+        audit.restricted_views(login.actor(), [event], channel)
     return event
 
 
@@ -38,13 +42,14 @@ def filter_choices(login) -> dict:
 def events():
     login = auth.current()
     flt = EventFilter.from_args(request.args)
-    query = filtered_events(flt, login.scope_path)
+    query = filtered_events(flt, login.staff)
     total = query.count()
     try:
         page = max(1, int(request.args.get("page", 1)))
     except ValueError:
         page = 1
     items = list(query.order_by(Event.id.desc()).paginate(page, PAGE_SIZE))
+    audit.restricted_views(login.actor(), items, "console_list")
     now = clock.now()
     return render_template("console/events.html", items=items, total=total, page=page, page_size=PAGE_SIZE,
                            flt=flt, deadline=lambda e: deadline_state(e, now), **filter_choices(login))
@@ -54,7 +59,7 @@ def events():
 @auth.login_required
 def event_page(number: str):
     login = auth.current()
-    event = visible_event(number, login)
+    event = visible_event(number, login, "console")
     allowed = event_actions.available_actions(event, login.actor())
     departments, preselected = event_actions.dispatch_departments(event) if "dispatch" in allowed else ([], None)
     grids = event_actions.transfer_grids(event, login.scope_path) if "return" in allowed else []
@@ -81,6 +86,15 @@ def _holder_name(event: Event) -> str:
     area = Area.get_or_none(Area.id == event.holder_area_id)
     suffix = {"centre": "综治中心", "community": "", "grid": ""}.get(event.holder_level, "")
     return (area.name if area else "") + suffix
+
+
+@bp.post("/events/<number>/reporter")
+@auth.centre_required
+def reveal_reporter(number: str):
+    """查看匿名举报人: street-centre operators only, with a reason; audited (backend.services.personal_data)."""
+    login = auth.current()
+    reporter = personal_data.reveal_reporter(login.staff, number, request.form.get("reason"))
+    return render_template("console/_reporter.html", reporter=reporter)
 
 
 @bp.post("/events/<number>/act")
@@ -136,14 +150,19 @@ def export(fmt: str):
         abort(404)
     login = auth.current()
     flt = EventFilter.from_args(request.args)
-    query = filtered_events(flt, login.scope_path).order_by(Event.id)
+    public = request.args.get("public") == "1"
+    query = filtered_events(flt, login.staff).order_by(Event.id)
     if query.count() > EXPORT_LIMIT:
         abort(400, description=f"一次最多导出 {EXPORT_LIMIT} 件，请缩小筛选范围")
+    events = list(query)
+    if not public:
+        audit.restricted_views(login.actor(), events, "console_export")
     stamp = clock.to_local(clock.now()).strftime("%Y%m%d-%H%M")
     if fmt == "csv":
-        body, mime = events_csv(query), "text/csv; charset=utf-8"
+        body, mime = events_csv(events, public=public), "text/csv; charset=utf-8"
     else:
-        body, mime = events_xlsx(query), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    filename = f"events-{stamp}.{fmt}"
+        body, mime = (events_xlsx(events, public=public),
+                      "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    filename = f"events-{'public-' if public else ''}{stamp}.{fmt}"
     return Response(body, mimetype=mime, headers={
         "Content-Disposition": f"attachment; filename={filename}", "Cache-Control": "no-store"})

@@ -11,6 +11,7 @@ from flask import jsonify, render_template, request, url_for
 
 from backend import clock
 from backend.models import Area, Event
+from backend.services import audit
 from backend.workflow import OPEN_STATUSES
 from console import auth, rendering
 from console.blueprint import bp
@@ -57,10 +58,12 @@ def map_areas():
 def map_events():
     login = auth.current()
     flt = EventFilter.from_args(request.args)
-    query = (filtered_events(flt, login.scope_path).where(Event.lat.is_null(False))
+    query = (filtered_events(flt, login.staff).where(Event.lat.is_null(False))
              .order_by(Event.id.desc()).limit(MAX_MARKERS))
     now = clock.now()
     features = []
+    query = list(query)
+    audit.restricted_views(login.actor(), query, "console_map")
     for event in query:
         state = deadline_state(event, now)[0] if event.status in OPEN_STATUSES else "ok"
         features.append({

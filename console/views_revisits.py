@@ -5,32 +5,30 @@ from __future__ import annotations
 
 from flask import abort, render_template, request, url_for
 
-from backend import config
-from backend.crypto import FieldCipher, mask_phone
+from backend.crypto import mask_phone
 from backend.db import transaction
 from backend.models import AuditLog, Event, Rating, Resident, Revisit
-from backend.services import actions
+from backend.services import actions, audit
+from backend.services import revisits as revisit_service
+from backend.services.personal_data import resident_phone
+from backend.services.queries import visible_clause
 from console import auth, rendering
 from console.blueprint import bp
 
 OUTCOMES = {"satisfied": "满意", "unsatisfied": "不满意（重新办理）", "unreachable": "联系不上"}
 REASONS = {"sample": "随机抽查", "low_rating": "低分评价", "manual": "人工回访"}
-RESIDENT_PHONE_CONTEXT = "resident.phone"
 
 
-def _phone(resident: Resident | None) -> str | None:
-    if resident is None or not resident.phone_enc:
+def _phone(event: Event) -> str | None:
+    """The reporter's phone, unless the report was anonymous (staff never learn that from here)."""
+    if event.anonymous or not event.reporter_resident_id:
         return None
-    try:
-        return FieldCipher.from_key(config.current().field_key).decrypt(resident.phone_enc, RESIDENT_PHONE_CONTEXT)
-    except Exception:  # noqa: BLE001 — a phone sealed under another context/key is simply not shown
-        return None
+    return resident_phone(Resident.get_or_none(Resident.id == event.reporter_resident_id))
 
 
 def _pending(login):
     return (Revisit.select(Revisit, Event).join(Event)
-            .where((Revisit.status == "pending") & (Event.status == "closed")
-                   & Event.area_path.startswith(login.scope_path))
+            .where(Revisit.status.in_(("pending", "asked")) & (Event.status == "closed") & visible_clause(login.staff))
             .order_by(Revisit.created_at, Revisit.id))
 
 
@@ -41,8 +39,8 @@ def revisits():
     items = list(_pending(login).limit(200))
     ratings = {r.event_id: r for r in Rating.select().where(Rating.event.in_([v.event_id for v in items]))} \
         if items else {}
-    phones = {v.id: mask_phone(_phone(v.event.reporter_resident)) if v.event.reporter_resident_id else None
-              for v in items}
+    phones = {v.id: mask_phone(_phone(v.event)) for v in items}
+    audit.restricted_views(login.actor(), [v.event for v in items], "console_list")
     done = list(Revisit.select(Revisit, Event).join(Event)
                 .where((Revisit.status == "done") & Event.area_path.startswith(login.scope_path))
                 .order_by(Revisit.done_at.desc()).limit(20))
@@ -58,12 +56,27 @@ def reveal_phone(revisit_id: int):
     revisit = _pending(login).where(Revisit.id == revisit_id).first()
     if revisit is None:
         abort(404)
-    phone = _phone(revisit.event.reporter_resident) if revisit.event.reporter_resident_id else None
+    if revisit.event.anonymous:
+        abort(403, description="匿名上报的事件不能查看电话")
+    phone = _phone(revisit.event)
     with transaction():
         AuditLog.create(actor_staff_id=login.staff.id, actor_label=login.actor().label, action="read",
                         entity="resident.phone", entity_id=revisit.event.reporter_resident_id,
                         detail={"revisit": revisit.id, "event": revisit.event.number})
     return render_template("console/_phone.html", phone=phone)
+
+
+@bp.post("/revisits/<int:revisit_id>/wechat")
+@auth.centre_required
+def ask_by_wechat(revisit_id: int):
+    """微信回访: the question goes to the reporter on the channel that reaches them; their answer
+    (满意 / 基本满意 / 不满意) becomes the result (backend.services.revisits)."""
+    login = auth.current()
+    if _pending(login).where(Revisit.id == revisit_id).first() is None:
+        abort(404, description="这条回访已完成或不在您的辖区")
+    revisit = revisit_service.ask_by_wechat(revisit_id, login.staff)
+    return rendering.back_with(f"已通过微信询问 {revisit.event.number} 的举报人，回复后自动记录",
+                               url_for("console.revisits"))
 
 
 @bp.post("/revisits/<int:revisit_id>")

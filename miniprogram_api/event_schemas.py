@@ -78,9 +78,17 @@ class NearbyOut(Output):
     created_at: Timestamp
 
 
+class EmergencyOut(Output):
+    numbers: list[str] = Field(description="whom to call, most pressing first: 110 / 119 / 120 / 122")
+    advice: str = Field(description="one short line to show first, before anything else")
+
+
 class CreatedEventOut(EventOut):
     created: bool = Field(description="false when client_key repeated an earlier report")
     nearby: list[NearbyOut] = Field(description="open events of the same category close by")
+    emergency: EmergencyOut | None = Field(
+        None, description="set when the report describes danger happening now: show `advice` first and offer "
+                          "to call `numbers[0]`; the report is filed as urgent all the same")
 
 
 class StepOut(Output):

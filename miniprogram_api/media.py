@@ -1,9 +1,9 @@
 """Uploads (photos and voice) and downloads, checked before anything is stored.
 
-Photos: JPEG, PNG or WebP up to 10 MB, fully decoded with Pillow to prove they are images
-(a renamed text file, a truncated file or a decompression bomb is a 400), then re-encoded
-with no metadata except the EXIF orientation — GPS positions, camera serials and XMP never
-reach the media store. Voice: AMR, MP3 or M4A up to 2 MB, recognised by magic bytes.
+Photos: JPEG, PNG, WebP or GIF up to 10 MB; the media store decodes them in full and re-encodes
+them without metadata except the EXIF orientation (backend.images: a renamed text file, a
+truncated file or a decompression bomb is a 400; GPS never reaches the store). Voice: AMR,
+MP3 or M4A up to 2 MB, recognised by magic bytes.
 
 Who may attach or read a media id: its uploader (an upload receipt kept in the database for
 a day — ``backend.services.uploads`` — so ids are not guessable handles to other people's
@@ -12,12 +12,7 @@ it is attached to.
 """
 from __future__ import annotations
 
-import io
-import struct
-import warnings
-
 from flask import Response, request
-from PIL import Image, UnidentifiedImageError
 
 from backend import media as media_store
 from backend.models import Attachment, Event, Media
@@ -33,14 +28,7 @@ api = Api()
 IMAGE_LIMIT = 10 * 1024 * 1024
 VOICE_LIMIT = 2 * 1024 * 1024
 MULTIPART_OVERHEAD = 64 * 1024
-MAX_PIXELS = 50_000_000  # ≈ a 50-megapixel phone photo; Pillow's own guard is set from this too
-IMAGE_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
-ORIENTATION = 0x0112
-
-
-def configure_pillow() -> None:
-    """Pillow's decompression-bomb guard: warn past MAX_PIXELS, refuse past twice that."""
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+UPLOAD_FORMATS = ("JPEG", "PNG", "WEBP")  # what wx.chooseMedia gives; GIF is refused
 
 
 def voice_mime(data: bytes) -> str | None:
@@ -51,50 +39,6 @@ def voice_mime(data: bytes) -> str | None:
     if data[4:8] == b"ftyp" and data[8:12] in (b"M4A ", b"M4B ", b"mp42", b"mp41", b"isom", b"iso2"):
         return "audio/mp4"
     return None
-
-
-def clean_image(data: bytes) -> tuple[bytes, str]:
-    """Decode fully, then re-encode without metadata except orientation. 400 if not an image."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            image = Image.open(io.BytesIO(data), formats=list(IMAGE_TYPES))
-            width, height = image.size
-            if width * height > MAX_PIXELS:
-                raise Image.DecompressionBombError("too many pixels")
-            image.load()
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ApiError(400, "image_too_large", "图片像素太多了，请压缩后再上传") from None
-        except UnidentifiedImageError:
-            raise ApiError(400, "not_an_image", "这不是一张 JPEG、PNG 或 WebP 图片") from None
-        except (OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError, TypeError,
-                MemoryError):
-            raise ApiError(400, "broken_image", "图片已损坏，无法打开，请重新拍摄") from None
-    fmt = image.format
-    orientation = image.getexif().get(ORIENTATION)
-    icc = image.info.get("icc_profile")
-    image.info = {}  # nothing of the original's metadata is carried over implicitly
-    options: dict = {}
-    if isinstance(orientation, int) and 1 <= orientation <= 8 and orientation != 1:
-        exif = Image.Exif()
-        exif[ORIENTATION] = orientation
-        options["exif"] = exif.tobytes()
-    if icc:
-        options["icc_profile"] = icc
-    if fmt == "JPEG":
-        if image.mode not in ("L", "RGB", "CMYK"):
-            image = image.convert("RGB")
-        options.update(quality=90, optimize=True)
-    elif fmt == "WEBP":
-        if image.mode not in ("RGB", "RGBA"):
-            image = image.convert("RGBA")
-        options.update(quality=90)
-    out = io.BytesIO()
-    try:
-        image.save(out, format=fmt, **options)
-    except (OSError, ValueError) as exc:
-        raise ApiError(400, "broken_image", "图片无法处理，请换一张") from exc
-    return out.getvalue(), IMAGE_TYPES[fmt]
 
 
 def check_own_uploads(principal, media_ids) -> list[int]:
@@ -131,9 +75,8 @@ def upload_media(call: Call):
             raise ApiError(413, "file_too_large", "语音太大了，不能超过 2MB")
         kind = "voice"
     else:
-        data, mime = clean_image(data)
-        kind = "image"
-    stored = media_store.store_bytes(data, mime, kind)
+        mime, kind = "image/jpeg", "image"  # store_bytes decodes, cleans and names the real format
+    stored = media_store.store_bytes(data, mime, kind, image_formats=UPLOAD_FORMATS)
     uploads.remember_upload(call.principal.key, stored.id)
     return MediaOut(id=stored.id, kind=kind, mime=stored.mime, size=stored.size)
 

@@ -20,7 +20,7 @@ from miniprogram_api.schemas import ErrorBody
 REF = "#/components/schemas/{model}"
 TAG_NAMES = {
     "auth": "登录与绑定", "residents": "居民", "events": "事件", "staff": "工作人员",
-    "roster": "实有人口", "media": "图片与语音", "feedback": "意见反馈",
+    "roster": "实有人口", "media": "图片与语音", "feedback": "意见反馈", "privacy": "我的信息",
 }
 STATUS_TEXT = {
     400: "输入不正确（字段、坐标、文件内容…）", 401: "未登录、令牌过期或伪造", 403: "身份或辖区不允许",

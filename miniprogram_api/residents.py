@@ -6,7 +6,7 @@ from backend.errors import NotFound
 from backend.models import Category
 from backend.qr import unit_for_scan
 from backend.models.events import STATUS_NAMES
-from backend.services import actions, feedback, queries
+from backend.services import actions, audit, feedback, queries
 from backend.services import follow as follow_service
 from backend.services.context import get_event
 from backend.services.events import Submission, submit_event
@@ -19,6 +19,7 @@ from miniprogram_api.event_schemas import (
     FollowOut,
     CreateEventIn,
     CreatedEventOut,
+    EmergencyOut,
     EventDetailOut,
     EventPage,
     RateIn,
@@ -71,7 +72,7 @@ def categories(call: Call):
 
     def node(row: Category) -> CategoryNode:
         return CategoryNode(code=row.code, name=row.name, plain_name=row.plain_name, urgent=row.urgent,
-                            photo_required=row.photo_required,
+                            photo_required=row.photo_required, emergency_number=row.emergency_number,
                             children=[node(c) for c in children.get(row.id, [])])
 
     suggestions = []
@@ -133,7 +134,9 @@ def create_event(call: Call):
     if event.reporter_resident_id != principal.id:
         raise ApiError(409, "client_key_conflict", "提交编号冲突，请重新提交")
     out = CreatedEventOut(**presenters.event_fields(event, presenters.Book([event]), for_reporter=True),
-                          created=result.created, nearby=presenters.nearby_out(result.nearby))
+                          created=result.created, nearby=presenters.nearby_out(result.nearby),
+                          emergency=EmergencyOut(numbers=list(result.emergency.numbers), advice=result.emergency.advice)
+                          if result.emergency else None)
     return (201 if result.created else 200), out
 
 
@@ -148,6 +151,7 @@ def my_events(call: Call):
 def visible_event(call: Call):
     event = get_event(call.path["number"])
     queries.check_can_see(event, call.principal.actor)
+    audit.restricted_views(call.principal.actor, [event], "mp")
     return event
 
 

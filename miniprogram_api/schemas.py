@@ -130,6 +130,8 @@ class CategoryNode(Output):
     plain_name: str
     urgent: bool
     photo_required: bool
+    emergency_number: str | None = Field(
+        None, description='"emergency: direct to <number>" (e.g. "119"): show the number to call before the form')
     children: list["CategoryNode"]
 
 

@@ -6,7 +6,7 @@ holder and status against the one workflow table; this module only translates th
 from __future__ import annotations
 
 from backend.models import Area, Event
-from backend.services import actions, queries
+from backend.services import actions, audit, queries
 from backend.services.context import get_event
 from backend.services.events import quick_record as record_quick
 from miniprogram_api import presenters
@@ -33,6 +33,7 @@ ACTION_PATH_SCHEMA = {"type": "string", "enum": list(presenters.STAFF_ACTIONS)}
 def tasks(call: Call):
     q = call.query
     page = queries.staff_tasks(call.principal.staff, q.view, q.page, q.page_size)
+    audit.restricted_views(call.principal.actor, page.items, "mp_list")
     book = presenters.TaskBook(page.items)
     return TaskPage(view=q.view, items=[presenters.task_out(e, q.view, book) for e in page.items],
                     total=page.total, page=page.page, page_size=page.page_size)

@@ -18,7 +18,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 
 from backend.redis_conn import redis_url
-from miniprogram_api import auth, media, openapi, residents, roster, staff
+from miniprogram_api import auth, loop, media, openapi, privacy, residents, roster, staff
 from miniprogram_api.api import Call, Operation, parse_json_body, parse_path, parse_query, render
 from miniprogram_api.errors import ApiError, by_status
 from miniprogram_api.errors import install as install_errors
@@ -26,7 +26,7 @@ from miniprogram_api.errors import install as install_errors
 PREFIX = "/mp/v1"
 DEFAULT_LIMIT = "300/minute"
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-MODULES = (auth, residents, staff, media, roster)
+MODULES = (auth, residents, loop, staff, media, roster, privacy)
 
 
 def operations() -> list[Operation]:
@@ -63,7 +63,6 @@ def _route_matcher(ops: list[Operation]) -> Map:
 
 def register(app) -> None:
     settings = app.extensions["ejia.settings"]
-    media.configure_pillow()
     ops = operations()
     blueprint = Blueprint("mp", __name__, url_prefix=PREFIX, static_folder="static",
                           static_url_path="/static")

@@ -3,8 +3,12 @@
 ``service_request_id`` is the event number (20261125-0003). Status: reported / assigned /
 processing / resolved → ``open``; closed / rejected / merged / withdrawn → ``closed``, with
 ``status_notes`` saying which in Chinese. ``agency_responsible`` is the holding unit (网格,
-社区, 综治中心 or department), never a person. The reporter is never exposed, and phone and ID
-numbers inside descriptions are masked: these lists are public (no api_key), as the spec has it.
+社区, 综治中心 or department), never a person. The reporter is never exposed.
+
+These lists are public (no api_key), as the spec has it, so without a key they hold only
+public cases reported under a name, with names and numbers masked, door numbers dropped and
+points snapped to about 100 m (backend.privacy); a ``read_full`` key sees every case as
+stored, and is audited (open311/access.py). A case the caller may not see is "not found".
 """
 from __future__ import annotations
 
@@ -15,13 +19,12 @@ import secrets
 import peewee
 from werkzeug.datastructures import MultiDict
 
-from backend import clock
-from backend.crypto import mask_id_number, mask_phone
+from backend import clock, privacy
 from backend.models import Area, Category, Department, Event
 from backend.models.events import STATUS_NAMES
-from backend.phones import MOBILE_IN_TEXT
 from backend.workflow import OPEN_STATUSES, TERMINAL_STATUSES
 from open311 import params
+from open311.access import Reader
 from open311.params import Open311Error, bad
 from open311.services import leaf_categories
 
@@ -31,21 +34,11 @@ MAX_IDS = 1000
 STATUS_GROUPS = {"open": OPEN_STATUSES, "closed": TERMINAL_STATUSES}
 TOKEN_PREFIX = "open311:"
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{8,64}")
-_PHONE = MOBILE_IN_TEXT  # the one mainland-mobile rule (backend/phones.py)
-_ID_NUMBER = re.compile(r"(?<![0-9Xx])\d{17}[0-9Xx](?![0-9Xx])")
 LEVEL_AGENCY = {"centre": "{name}综治中心"}
 
 
 def open311_status(status: str) -> str:
     return "open" if status in OPEN_STATUSES else "closed"
-
-
-def public_text(value: str | None) -> str | None:
-    """Mask mobile and ID-card numbers a resident may have typed into a description."""
-    if not value:
-        return value
-    value = _ID_NUMBER.sub(lambda m: mask_id_number(m.group(0)), value)
-    return _PHONE.sub(lambda m: mask_phone(m.group(0)), value)
 
 
 class _Lookups:
@@ -84,37 +77,42 @@ class _Lookups:
         return note
 
 
-def request_document(event: Event, lookups: _Lookups) -> dict:
+def request_document(event: Event, lookups: _Lookups, full: bool = False) -> dict:
     category = event.category
+    text = (lambda value: value) if full else privacy.scrub
     return {
         "service_request_id": event.number,
         "status": open311_status(event.status),
         "status_notes": lookups.status_notes(event),
         "service_name": category.name if category else None,
         "service_code": category.code if category else None,
-        "description": public_text(event.description),
+        "description": text(event.description),
         "agency_responsible": lookups.agency(event),
         "service_notice": None,
         "requested_datetime": clock.iso(event.created_at),
         "updated_datetime": clock.iso(event.updated_at),
         "expected_datetime": clock.iso(event.resolve_due_at),
-        "address": public_text(event.address),
+        "address": event.address if full else privacy.public_address(event.address),
         "address_id": None,
         "zipcode": None,
-        "lat": event.lat,
-        "long": event.lng,
+        "lat": event.lat if full else privacy.snap(event.lat),
+        "long": event.lng if full else privacy.snap(event.lng),
         "media_url": None,
     }
 
 
-def documents(events: list[Event]) -> list[dict]:
+def documents(events: list[Event], reader: Reader) -> list[dict]:
     lookups = _Lookups(events)
-    return [request_document(e, lookups) for e in events]
+    reader.record([e.number for e in events])
+    return [request_document(e, lookups, reader.full) for e in events]
 
 
-def _base_query():
-    return (Event.select(Event, Category).join(Category, join_type=peewee.JOIN.LEFT_OUTER)
-            .order_by(Event.created_at.desc(), Event.id.desc()))
+def _base_query(reader: Reader):
+    query = (Event.select(Event, Category).join(Category, join_type=peewee.JOIN.LEFT_OUTER)
+             .order_by(Event.created_at.desc(), Event.id.desc()))
+    if not reader.full:
+        query = query.where((Event.sensitivity == "public") & (Event.anonymous == False))  # noqa: E712
+    return query
 
 
 def _window(values: MultiDict) -> tuple[dt.datetime, dt.datetime | None]:
@@ -133,14 +131,14 @@ def _window(values: MultiDict) -> tuple[dt.datetime, dt.datetime | None]:
     return clock.now() - WINDOW, None
 
 
-def find_requests(values: MultiDict) -> list[Event]:
+def find_requests(values: MultiDict, reader: Reader) -> list[Event]:
     """The spec's query: an id list overrides everything else; otherwise the date window (90 days,
     the last 90 by default), service codes and open/closed, newest first, at most 1,000 per page."""
     ids = params.csv_list(values, "service_request_id", MAX_IDS, max_len=20)
     if ids:
-        return list(_base_query().where(Event.number.in_(ids)))
+        return list(_base_query(reader).where(Event.number.in_(ids)))
     start, end = _window(values)
-    query = _base_query().where(Event.created_at >= start)
+    query = _base_query(reader).where(Event.created_at >= start)
     if end is not None:
         query = query.where(Event.created_at <= end)
     codes = params.csv_list(values, "service_code", 100, max_len=16)
@@ -160,8 +158,8 @@ def find_requests(values: MultiDict) -> list[Event]:
     return list(query.paginate(page, page_size))
 
 
-def find_request(request_id: str) -> Event:
-    event = _base_query().where(Event.number == request_id).first() if len(request_id) <= 20 else None
+def find_request(request_id: str, reader: Reader) -> Event:
+    event = _base_query(reader).where(Event.number == request_id).first() if len(request_id) <= 20 else None
     if event is None:
         raise Open311Error(404, f"没有这个服务请求：{request_id}")
     return event

@@ -3,7 +3,8 @@
 The event is created synchronously, so the answer carries its ``service_request_id`` (the
 event number) *and* a ``token`` that ``tokens/{token}`` maps back to it. Rules:
 
-- ``api_key`` (form or query) must be an active key: otherwise 403, before anything else is read.
+- ``api_key`` (form or query) must be an active key with the ``write`` scope: otherwise 403,
+  before anything else is read (open311/access.py).
 - ``service_code`` must be an active leaf category: otherwise 400.
 - The place: ``lat``+``long`` (WGS-84, or GCJ-02 with ``attribute[datum]=gcj02``), or
   ``attribute[building_unit_qr]``, or ``address_string`` matched against the building registry
@@ -27,14 +28,12 @@ from werkzeug.datastructures import MultiDict
 
 from backend import geo
 from backend.errors import DomainError
-from backend.models import ApiKey
 from backend.qr import unit_for_scan
-from backend.services import actions
 from backend.services.address import match_address, unambiguous
 from backend.services.events import MAX_DESCRIPTION, Submission, submit_event
 from backend.workflow import Actor
-from open311 import params
-from open311.params import Open311Error, bad
+from open311 import access, params
+from open311.params import bad
 from open311.service_requests import client_key_for, new_token
 from open311.services import ATTRIBUTE_CODES, find_service
 
@@ -51,23 +50,12 @@ _HTML = re.compile(r"""<\s*(?:
     | ![a-zA-Z][^<>]*                         # <!DOCTYPE …>
     | \?[^<>]*                                # <?php …?>
     )>""", re.VERBOSE | re.DOTALL)
-_KEY_CHARS = re.compile(r"[\x21-\x7e]{1,64}")
 
 
 def _form() -> MultiDict:
     if request.content_length and request.mimetype not in FORM_TYPES:
         raise bad("POST 内容须为 application/x-www-form-urlencoded")
     return request.values  # form fields, plus any a client put in the query string
-
-
-def client_for(values: MultiDict) -> ApiKey:
-    raw = (values.get("api_key") or "").strip()
-    key = None
-    if _KEY_CHARS.fullmatch(raw):
-        key = ApiKey.get_or_none((ApiKey.key == raw) & (ApiKey.active == True))  # noqa: E712
-    if key is None:
-        raise Open311Error(403, "api_key 缺失或无效，无法提交服务请求")
-    return key
 
 
 def attributes_of(values: MultiDict) -> dict[str, str]:
@@ -158,7 +146,7 @@ def _place(values: MultiDict, attributes: dict[str, str], sub: Submission) -> li
 
 def create_request() -> list[dict]:
     values = _form()
-    client = client_for(values)
+    client = access.writer(values)
     code = params.text(values, "service_code", 16)
     if not code:
         raise bad("缺少 service_code")
@@ -180,4 +168,6 @@ def create_request() -> list[dict]:
         numbers = "、".join(e.number for e in result.nearby[:3])
         notes.append(f"附近已有同类问题在办理：{numbers}")
     notice = "；".join([f"已受理，事件编号 {event.number}", *notes])
+    if result.emergency is not None:  # emergencies first: the line to call before anything else
+        notice = f"{result.emergency.advice}{notice}"
     return [{"service_request_id": event.number, "token": token, "service_notice": notice, "account_id": None}]

@@ -12,7 +12,7 @@ from flask import Blueprint, current_app, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from backend.errors import DomainError
-from open311 import service_requests, services, submit
+from open311 import access, service_requests, services, submit
 from open311.formats import FORMATS, format_of, render, render_errors
 from open311.params import Open311Error
 
@@ -69,8 +69,9 @@ def service_definition(code, fmt):
 @bp.get("/requests.<fmt>")
 def request_list(fmt):
     fmt = _format(fmt)
-    events = service_requests.find_requests(request.args)
-    return render(service_requests.documents(events), fmt, "service_requests", "request")
+    reader = access.reader(request.args)
+    events = service_requests.find_requests(request.args, reader)
+    return render(service_requests.documents(events, reader), fmt, "service_requests", "request")
 
 
 @bp.post("/requests.<fmt>")
@@ -82,8 +83,9 @@ def request_create(fmt):
 @bp.get("/requests/<request_id>.<fmt>")
 def request_one(request_id, fmt):
     fmt = _format(fmt)
-    event = service_requests.find_request(request_id)
-    return render(service_requests.documents([event]), fmt, "service_requests", "request")
+    reader = access.reader(request.args)
+    event = service_requests.find_request(request_id, reader)
+    return render(service_requests.documents([event], reader), fmt, "service_requests", "request")
 
 
 @bp.get("/tokens/<token>.<fmt>")

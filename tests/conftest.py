@@ -91,9 +91,12 @@ def truncate_all(database) -> None:
 @pytest.fixture
 def clean_db(database):
     from backend import geo
+    from backend.services import context, events
 
     truncate_all(database)
     geo.invalidate_grid_index()
+    events.invalidate_caches()
+    context.invalidate_caches()
     db.connect(reuse_if_open=True)
     yield database
     if not db.is_closed():

@@ -1,37 +1,26 @@
 """Who hears what (issue 5, item 3): an outbox fact → deliveries (recipient × channel).
 
 Staff (the holder's people): new task (route), escalation, dispatch, urge, overdue, yellow
-warning, task to verify → OA template message; SMS instead when they have no OA openid,
+warning, task to verify, 返工 → OA template message; SMS instead when they have no OA openid,
 and as well for urgent categories. Residents (the reporter; followers at closure):
-acceptance and closure (with a request to rate), or rejection → customer-service message
-inside the 48-hour window, else a mini-program subscribe message where they opted in.
+受理, 办结 + 请评价, 不予受理, a staff 留言, a revisit question → on the channel the resident
+delivery policy picks (workers/reach.py).
 
 Pure decisions over rows already loaded; nothing is written here (workers/delivery.py does).
 """
 from __future__ import annotations
 
-import datetime as dt
 import logging
-from dataclasses import dataclass, field
 
-from backend import clock
 from backend.config import Settings
 from backend.models import Area, Department, Event, EventFollower, EventStep, OutboxMessage, Resident, Staff
-from workers import messages
+from workers import messages, reach
+from workers.notices import Delivery
 
 log = logging.getLogger("ejia.audience")
-CUSTOM_WINDOW = dt.timedelta(hours=47, minutes=50)  # WeChat's 48 h, less a margin for queueing
-TASK_ACTIONS = {"route": "task", "escalate": "escalate", "dispatch": "dispatch"}
-
-
-@dataclass(frozen=True)
-class Delivery:
-    key: str  # unique: <step id or o<outbox id>>:<recipient>:<channel>
-    recipient: str  # staff:12 / resident:3
-    channel: str  # template / custom / subscribe / sms
-    kind: str  # task / urge / overdue / yellow / remind / accepted / closed / digest …
-    content: dict = field(default_factory=dict)
-    urgent: bool = False
+TASK_ACTIONS = {"route": "task", "escalate": "escalate", "dispatch": "dispatch", "locate": "task"}
+REOPENING = ("reopen", "complain", "revisit")  # actions that can send a case back to its handler
+__all__ = ["Delivery", "plan", "holder_staff", "supervisors", "chain_above", "staff_deliveries", "sms_fallback"]
 
 
 def holder_staff(holder: dict | None) -> list[Staff]:
@@ -71,6 +60,17 @@ def supervisors(holder: dict | None) -> list[Staff]:
     return holder_staff({"level": parent_level, "area_id": area.parent_id})
 
 
+def chain_above(holder: dict | None) -> list[Staff]:
+    """Up to the street centre (DESIGN §11, emergencies): a grid's community head and street
+    centre; a community's street centre; a department's centre."""
+    people = supervisors(holder)
+    if holder and holder.get("level") == "grid":
+        grid = Area.get_or_none(Area.id == holder.get("area_id"))
+        if grid is not None and grid.parent_id is not None:
+            people += supervisors({"level": "community", "area_id": grid.parent_id})
+    return people
+
+
 def staff_deliveries(settings: Settings, prefix: str, person: Staff, event: Event, kind: str,
                      *, sms_kind: str | None = None) -> list[Delivery]:
     """Template if they follow the account; SMS if they do not, and always when urgent."""
@@ -80,7 +80,8 @@ def staff_deliveries(settings: Settings, prefix: str, person: Staff, event: Even
         out.append(Delivery(f"{prefix}:{recipient}:template", recipient, "template", kind,
                             messages.staff_template(settings, event, kind, person.oa_openid), event.urgent))
     if (event.urgent or not person.oa_openid) and person.phone_enc:
-        text_kind = "urgent" if event.urgent and kind in ("task", "escalate", "dispatch") else (sms_kind or kind)
+        text_kind = ("urgent" if event.urgent and kind in ("task", "escalate", "dispatch", "emergency")
+                     else (sms_kind or kind))
         out.append(Delivery(f"{prefix}:{recipient}:sms", recipient, "sms", kind,
                             messages.sms_content(text_kind, event, recipient), event.urgent))
     if not out:
@@ -99,29 +100,19 @@ def sms_fallback(settings: Settings, key: str, person: Staff, event: Event, kind
                     messages.sms_content(kind, event, recipient), event.urgent)
 
 
-def resident_delivery(settings: Settings, prefix: str, resident: Resident, event: Event, kind: str,
-                      note: str | None = None, *, skip_custom: bool = False) -> Delivery | None:
-    recipient = f"resident:{resident.id}"
-    window_open = (resident.last_message_at is not None
-                   and clock.now() - resident.last_message_at < CUSTOM_WINDOW)
-    if resident.oa_openid and window_open and not skip_custom:
-        content = {"openid": resident.oa_openid, "text": messages.resident_text(kind, event, note)}
-        return Delivery(f"{prefix}:{recipient}:custom", recipient, "custom", kind, content)
-    if resident.mp_openid and resident.subscribe_opt_ins > 0:
-        content = messages.resident_subscribe(settings, event, kind, resident.mp_openid, note)
-        return Delivery(f"{prefix}:{recipient}:subscribe", recipient, "subscribe", kind, content)
-    log.info("resident %s: no open 48-hour window and no subscribe opt-in; %s for %s not sent",
-             resident.id, kind, event.number)
-    return None
-
-
-def _resident_kind(action: str, to_status: str) -> str | None:
+def _resident_kind(action: str, event: Event, step: EventStep | None) -> str | None:
+    """Which notice (workers/notices.py) a fact means for the reporter, if any."""
+    to_status = step.to_status if step is not None else event.status
     if action == "accept":
         return "accepted"
     if action == "reject":
         return "rejected"
+    if action == "comment" and step is not None and step.public and step.actor_kind == "staff":
+        return "comment"
+    if action == "revisit_ask":
+        return "revisit"
     if to_status == "closed" and action in ("resolve", "verify"):
-        return "closed"
+        return "rework_done" if event.reopen_count else "closed"
     return None
 
 
@@ -130,12 +121,18 @@ def _staff_plan(message: OutboxMessage, event: Event, step: EventStep | None) ->
     action = message.topic.removeprefix("event.")
     holder = step.to_holder if step is not None else _current_holder(event)
     if action in TASK_ACTIONS:
+        if action == "locate" and (step is None or step.to_holder == step.from_holder):
+            return []  # a place added while someone already works on it: no new task
         if step is not None and event.status != step.to_status:
             log.info("%s: %s already moved on to %s; no task notice", event.number, action, event.status)
             return []
         kind = TASK_ACTIONS[action]
         if action == "route" and _was_returned(event, step):
             kind = "return_task"
+        if event.emergency and action in ("route", "locate"):
+            # An emergency goes to the holder and, at once, up to the street centre (template + SMS,
+            # quiet hours ignored: the event is urgent).
+            return [(p, "emergency") for p in holder_staff(holder) + chain_above(holder)]
         return [(p, kind) for p in holder_staff(holder)]
     if action == "urge":
         overdue = bool(step and (step.data or {}).get("reason") == "overdue")
@@ -147,6 +144,8 @@ def _staff_plan(message: OutboxMessage, event: Event, step: EventStep | None) ->
         return [(p, "yellow") for p in holder_staff(holder)]
     if action == "resolve" and step is not None and step.to_status == "resolved" and event.grid_id:
         return [(p, "verify") for p in holder_staff({"level": "grid", "area_id": event.grid_id})]
+    if action in REOPENING and step is not None and step.to_status == "processing":
+        return [(p, "reopened") for p in holder_staff(holder)]  # 返工: the last handler is told
     return []
 
 
@@ -162,21 +161,18 @@ def plan(settings: Settings, message: OutboxMessage, event: Event, step: EventSt
         seen.add(person.id)
         deliveries += staff_deliveries(settings, prefix, person, event, kind)
     action = message.topic.removeprefix("event.")
-    to_status = step.to_status if step is not None else event.status
-    kind = _resident_kind(action, to_status)
-    if kind is not None:
-        note = step.note if step is not None else None
-        if event.reporter_resident_id:
-            reporter = Resident.get_or_none(Resident.id == event.reporter_resident_id)
-            delivery = reporter and resident_delivery(settings, prefix, reporter, event, kind, note)
-            if delivery:
-                deliveries.append(delivery)
-        if kind == "closed":
-            for follower in (Resident.select().join(EventFollower)
-                             .where(EventFollower.event == event.id).order_by(Resident.id)):
-                delivery = resident_delivery(settings, prefix, follower, event, "follower_closed")
-                if delivery:
-                    deliveries.append(delivery)
+    kind = _resident_kind(action, event, step)
+    if kind is None:
+        return deliveries
+    note = step.note if step is not None else None
+    reporter = Resident.get_or_none(Resident.id == event.reporter_resident_id) if event.reporter_resident_id else None
+    if reporter is not None and not reach.already_planned(prefix, reporter):
+        deliveries.append(reach.plan_notice(settings, prefix, reporter, event, kind, note))
+    if kind in ("closed", "rework_done"):
+        for follower in (Resident.select().join(EventFollower)
+                         .where(EventFollower.event == event.id).order_by(Resident.id)):
+            if not reach.already_planned(prefix, follower):
+                deliveries.append(reach.plan_notice(settings, prefix, follower, event, "follower_closed"))
     return deliveries
 
 

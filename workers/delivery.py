@@ -27,7 +27,7 @@ from backend import clock
 from backend.db import db
 from backend.models import Event, EventStep, Notification
 from workers import channels
-from workers.audience import Delivery
+from workers.notices import Delivery
 from workers.queues import enqueue, job_is_active
 
 log = logging.getLogger("ejia.delivery")
@@ -55,8 +55,10 @@ def persist(deliveries: list[Delivery], event: Event | None, step: EventStep | N
     with db.atomic():
         for d in deliveries:
             payload = {"kind": d.kind, "content": d.content, "urgent": d.urgent, "number": number}
+            skipped = d.channel == "none"  # nothing reaches this person: kept as the record of why
             (Notification.insert(key=d.key, step=step, event=event, recipient=d.recipient, channel=d.channel,
-                                 status="pending", payload=payload, created_at=clock.now())
+                                 status="skipped" if skipped else "pending", payload=payload, created_at=clock.now(),
+                                 error="; ".join(d.content.get("reasons", [])) if skipped else None)
              .on_conflict_ignore().execute())
     keys = [d.key for d in deliveries]
     return list(Notification.select().where(Notification.key.in_(keys) & Notification.status.in_(OPEN))

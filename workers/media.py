@@ -8,6 +8,7 @@ https://developers.weixin.qq.com/doc/offiaccount/Asset_Management/Get_temporary_
 """
 from __future__ import annotations
 
+from backend.images import BadImage
 from backend.media import store_bytes
 from backend.models import Attachment
 from workers.context import (
@@ -89,10 +90,10 @@ def download(attachment_id: int) -> str:
             raise
         try:
             mime, kind = sniff(data)
-        except BadMedia as exc:
+            media = store_bytes(data, mime, kind)  # an image is cleaned of EXIF/GPS on the way in
+        except (BadMedia, BadImage) as exc:
             log.warning("attachment %s: %s", attachment_id, exc)
             raise fail_without_retry(exc)
-        media = store_bytes(data, mime, kind)
         Attachment.update(media=media.id).where(Attachment.id == attachment_id).execute()
         log.info("attachment %s stored as %s (%s, %d bytes)", attachment_id, media.sha256[:12], mime, len(data))
         return "stored"

@@ -55,6 +55,7 @@ def event_title(event: Event) -> str:
 
 # What a staff task message says, by kind. (thing fields: ≤ 20 characters after fitting.)
 STAFF_HEADLINES = {
+    "emergency": "紧急情况，请立即处置",
     "task": "新任务，请受理",
     "return_task": "退回后重新分派，请受理",
     "escalate": "下级上报，请受理",
@@ -65,6 +66,7 @@ STAFF_HEADLINES = {
     "yellow": "即将到期，请抓紧",
     "remind": "仍未受理，请尽快受理",
     "verify": "已处置，请核查",
+    "reopened": "返工：请重新处理",
 }
 
 
@@ -122,39 +124,6 @@ def digest_template(settings: Settings, openid: str, day: dt.date, community: st
     if "miniprogram" in content:
         content["miniprogram"]["pagepath"] = option(settings, "mp_todo_page", "pages/task/list")
     return content
-
-
-RESIDENT_TEXTS = {
-    "accepted": "您反映的问题（编号{number}）已受理，正在处理。",
-    "closed": "您反映的问题（编号{number}）已办结。请回复“评价 {number} 5”为处理结果打分（1—5分）。",
-    "follower_closed": "您关注的问题（编号{number}）已办结，感谢您的反映。",
-    "rejected": "您反映的问题（编号{number}）不予受理：{note}",
-}
-RESIDENT_PHRASES = {"accepted": "已受理", "closed": "已办结", "follower_closed": "已办结", "rejected": "不予受理"}
-
-
-def resident_text(kind: str, event: Event, note: str | None = None) -> str:
-    return RESIDENT_TEXTS[kind].format(number=event.number, note=(note or "")[:200])
-
-
-def resident_subscribe(settings: Settings, event: Event, kind: str, openid: str, note: str | None) -> dict:
-    """Mini-program subscribe message (message/subscribe/send) for a resident's progress."""
-    remark = {"closed": "请为处理结果评价", "rejected": note or "详见小程序"}.get(kind, "感谢您的反映")
-    page = option(settings, "mp_event_page", "pages/event/detail?number={number}").format(number=event.number)
-    if kind == "closed":
-        page += ("&" if "?" in page else "?") + "rate=1"
-    return {
-        "openid": openid,
-        "template_id": option(settings, "mp_subscribe_template_progress", "ejia-progress"),
-        "page": page,
-        "data": {
-            "character_string1": fit("character_string", event.number),
-            "thing2": fit("thing", event_title(event)),
-            "phrase3": fit("phrase", RESIDENT_PHRASES[kind]),
-            "time4": fit("time", local_time(clock.now())),
-            "thing5": fit("thing", remark),
-        },
-    }
 
 
 SMS_TEXTS = {

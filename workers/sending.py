@@ -7,7 +7,8 @@ Errors, by kind (DESIGN §5):
   unknown codes) → the row goes back to pending and the error propagates, so RQ retries
   with the backoff set in workers/queues.py; the last attempt fails for good + fallback;
 * permanent (40003, 43004, 43101, 45015, 47003 …) → ``failed`` and never retried; staff
-  templates fall back to SMS, customer messages to a subscribe message;
+  templates fall back to SMS; a resident's notice moves to the next channel of the delivery
+  policy (workers/reach.py), and 43004 / 43101 are remembered (not following / opt-in used up);
 * quota (45009; the SMS provider's daily limit) → the channel is paused until local
   midnight with an alert for the console, and the row is deferred to the end of the pause.
 """
@@ -16,9 +17,10 @@ from __future__ import annotations
 from backend import clock
 from backend.config import Settings
 from backend.crypto import FieldCipher
-from backend.models import Event, Notification, Resident, Staff
-from workers import channels, delivery
-from workers.audience import resident_delivery, sms_fallback
+from backend.models import Event, Notification, Resident, Staff, SubscribeOptIn
+from backend.services.personal_data import resident_phone
+from workers import channels, delivery, reach
+from workers.audience import sms_fallback
 from workers.context import (
     db_session,
     ensure_ready,
@@ -94,8 +96,9 @@ def _send_subscribe(settings, redis, row: Notification) -> dict:
     _client("mp", settings, redis).send_subscribe(content["openid"], content["template_id"], content["data"],
                                                   page=content.get("page"))
     resident_id = int(row.recipient.split(":")[1])
-    (Resident.update(subscribe_opt_ins=Resident.subscribe_opt_ins - 1)
-     .where((Resident.id == resident_id) & (Resident.subscribe_opt_ins > 0)).execute())
+    (SubscribeOptIn.update(remaining=SubscribeOptIn.remaining - 1, updated_at=clock.now())
+     .where((SubscribeOptIn.resident == resident_id) & (SubscribeOptIn.template_id == content["template_id"])
+            & (SubscribeOptIn.remaining > 0)).execute())  # each opt-in pays for exactly one message
     return {}
 
 
@@ -113,7 +116,10 @@ SENDERS = {"template": _send_template, "custom": _send_custom, "subscribe": _sen
 
 
 def staff_phone(settings: Settings, recipient: str) -> str | None:
+    """The phone of ``staff:N`` or ``resident:N``, decrypted at send time (never stored in a row)."""
     kind, _, ident = recipient.partition(":")
+    if kind == "resident":
+        return resident_phone(Resident.get_or_none(Resident.id == int(ident)))
     if kind != "staff":
         return None
     person = Staff.get_or_none(Staff.id == int(ident))
@@ -215,7 +221,8 @@ def _failed(settings, redis, row: Notification, exc: Exception) -> str:
 
 
 def _fall_back(settings, redis, row: Notification, code) -> None:
-    """Another channel for a delivery WeChat refused: template → SMS, custom → subscribe."""
+    """Another channel for a delivery refused for good: a staff template → SMS; a resident's
+    notice → the next channel of the policy (workers/reach.py)."""
     payload = row.payload or {}
     event = Event.get_or_none(Event.id == row.event_id) if row.event_id else None
     if event is None:
@@ -225,13 +232,17 @@ def _fall_back(settings, redis, row: Notification, code) -> None:
     if row.channel == "template" and kind == "staff":
         person = Staff.get_or_none(Staff.id == int(ident))
         fallback = person and sms_fallback(settings, row.key, person, event, payload.get("kind", "task"))
-    elif row.channel == "custom" and kind == "resident":
+    elif kind == "resident":
+        if row.channel == "template" and code == 43004:
+            Resident.update(oa_following=False).where(Resident.id == int(ident)).execute()
+        if row.channel == "subscribe" and code == 43101:
+            (SubscribeOptIn.update(remaining=0, updated_at=clock.now())
+             .where((SubscribeOptIn.resident == int(ident))
+                    & (SubscribeOptIn.template_id == (payload.get("content") or {}).get("template_id"))).execute())
         resident = Resident.get_or_none(Resident.id == int(ident))
         prefix = row.key.rsplit(":", 3)[0]
-        fallback = resident and resident_delivery(settings, prefix, resident, event, payload.get("kind", "accepted"),
-                                                  skip_custom=True)
-    elif row.channel == "subscribe" and code == 43101:
-        Resident.update(subscribe_opt_ins=0).where(Resident.id == int(ident)).execute()
+        fallback = resident and reach.plan_notice(settings, prefix, resident, event, payload.get("kind", "accepted"),
+                                                  (payload.get("content") or {}).get("note"), after=row.channel)
     if not fallback:
         return
     step = row.step if row.step_id else None

@@ -4,11 +4,16 @@
 * ``remind_unaccepted`` every minute: an SMS to the holder of a task still unaccepted
   ``UNACCEPTED_SMS_MINUTES`` after assignment (once per assignment; quiet hours apply);
 * ``sample_revisits`` every 10 minutes: backend.services.sla_sweep.sample_revisits;
+* ``remind_rating``  every 10 minutes: one reminder to a reporter who has not rated 24 h after
+  closure (on the channel that reaches them, workers/reach.py);
 * ``daily_digest``   daily 08:00 Asia/Shanghai: one template message per community head
   summarising their community, instead of a message per event;
+* ``retention_sweep`` nightly 03:00 Asia/Shanghai: backend.services.retention (personal data
+  of cases past their category's retention period removed; counts logged and audited);
 * ``forget_expired`` every 10 minutes: rows kept only for a while — /wechat's accepted
   (timestamp, nonce) pairs after ``residents.NONCE_KEEP_SECONDS`` (far outside the timestamp
-  window) and mini-program upload receipts after ``uploads.VALID_FOR``.
+  window), mini-program upload receipts after ``uploads.VALID_FOR``, and chat drafts a day
+  after they lapsed (``drafts.KEEP_AFTER_EXPIRY_SECONDS``).
 All are idempotent: Notification keys (and Revisit's unique key) make a second run a no-op.
 """
 from __future__ import annotations
@@ -17,10 +22,10 @@ import datetime as dt
 import time
 
 from backend import clock
-from backend.models import Area, Event, Staff
-from backend.services import residents, uploads
+from backend.models import Area, Event, Rating, Resident, Staff
+from backend.services import drafts, residents, retention, uploads
 from backend.services import sla_sweep as sla_service
-from workers import audience, delivery, messages
+from workers import audience, delivery, messages, reach
 from workers.context import db_session, ensure_ready, job_logger, redis_connection
 
 log = job_logger("ejia.sweeps")
@@ -37,9 +42,18 @@ def sla_sweep() -> dict:
 def forget_expired() -> dict:
     settings = ensure_ready()
     keep = max(residents.NONCE_KEEP_SECONDS, 2 * settings.wechat_timestamp_window)
+    now = time.time()
+    dialog_now = clock.now().replace(tzinfo=dt.timezone.utc).timestamp()  # the drafts' clock
     with db_session():
-        return {"nonces": residents.forget_nonces(int(time.time()) - keep),
-                "uploads": uploads.forget_uploads(clock.now() - uploads.VALID_FOR)}
+        return {"nonces": residents.forget_nonces(int(now) - keep),
+                "uploads": uploads.forget_uploads(clock.now() - uploads.VALID_FOR),
+                "drafts": drafts.forget_drafts(dialog_now - drafts.KEEP_AFTER_EXPIRY_SECONDS, now)}
+
+
+def retention_sweep() -> dict:
+    ensure_ready()
+    with db_session():
+        return retention.sweep()
 
 
 def sample_revisits() -> dict:
@@ -85,6 +99,39 @@ def remind_unaccepted() -> int:
             count += delivery.dispatch(connection, rows)
         if count:
             log.info("unaccepted reminders: %d SMS enqueued", count)
+        return count
+
+
+RATE_REMINDER_AFTER = dt.timedelta(hours=24)
+RATE_REMINDER_UNTIL = dt.timedelta(days=7)
+
+
+def remind_rating() -> int:
+    """One reminder, 24 hours after closure, to a reporter who has not rated (issue 14).
+
+    Unrated stays 未评价 in the metrics — never counted as satisfied — so the reminder is the
+    honest way to get more answers. The key ``rate-remind<event>`` makes it once per event.
+    """
+    settings = ensure_ready()
+    now = clock.now()
+    with db_session():
+        rated = Rating.select(Rating.event)
+        due = (Event.select().where((Event.status == "closed") & Event.reporter_resident.is_null(False)
+                                    & (Event.closed_at <= now - RATE_REMINDER_AFTER)
+                                    & (Event.closed_at > now - RATE_REMINDER_UNTIL) & Event.id.not_in(rated))
+               .order_by(Event.closed_at).limit(500))
+        connection = redis_connection()
+        count = 0
+        for event in due:
+            resident = Resident.get_or_none(Resident.id == event.reporter_resident_id)
+            prefix = f"rate-remind{event.id}"
+            if resident is None or reach.already_planned(prefix, resident):
+                continue
+            rows = delivery.persist([reach.plan_notice(settings, prefix, resident, event, "rate_reminder")],
+                                    event, None)
+            count += delivery.dispatch(connection, rows)
+        if count:
+            log.info("rating reminders: %d enqueued", count)
         return count
 
 

@@ -24,12 +24,12 @@ from backend.models.messaging import (
     OutboxMessage,
     WebhookDelivery,
 )
-from backend.models.people import ROLES, Resident, Staff
+from backend.models.people import ROLES, Resident, Staff, SubscribeOptIn
 from backend.models.rollups import MetricMonth, MetricMonthState
 from backend.models.uploads import MediaUpload
 
 ALL_MODELS = [
-    Area, Department, Staff, Resident, Category, Building, BuildingUnit, Room, Person, AuditLog,
+    Area, Department, Staff, Resident, SubscribeOptIn, Category, Building, BuildingUnit, Room, Person, AuditLog,
     EventCounter, Event, EventStep, Media, MediaUpload, Attachment, EventFollower, Rating, Revisit,
     OutboxMessage, Notification, InboundMessage, CallbackNonce, DialogDraft, DepartmentSubscription,
     WebhookDelivery,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import peewee
 
-from backend.models.base import BaseModel, utcnow
+from backend.models.base import BaseModel, JSONField, utcnow
 from backend.models.people import Resident, Staff
 
 
@@ -15,13 +15,25 @@ class HolidayOverride(BaseModel):
     name = peewee.CharField(max_length=64, default="")
 
 
+API_SCOPES = ("read_public", "read_full", "write")
+
+
 class ApiKey(BaseModel):
-    """Open311 api_key for a department system or 311 client."""
+    """Open311 api_key for a department system or 311 client.
+
+    Scopes: ``read_public`` (what anyone sees without a key), ``read_full`` (internal and
+    sensitive cases, exact places, unmasked text — every use audited), ``write`` (file reports).
+    """
 
     key = peewee.CharField(max_length=64, unique=True)
     name = peewee.CharField(max_length=64)
     active = peewee.BooleanField(default=True)
+    scopes = JSONField(default=lambda: ["read_public", "write"])
+    last_used_at = peewee.DateTimeField(null=True)
     created_at = peewee.DateTimeField(default=utcnow)
+
+    def allows(self, scope: str) -> bool:
+        return scope in (self.scopes or ())
 
 
 class AppFeedback(BaseModel):

@@ -25,5 +25,9 @@ class Category(BaseModel):
     verify_limit = peewee.IntegerField(default=2)
     verify_unit = peewee.CharField(max_length=16, default="work_days")
     photo_required = peewee.BooleanField(default=True)
+    # DESIGN §11: public / internal / sensitive (backend.privacy.LEVELS)
+    sensitivity = peewee.CharField(max_length=16, default="public")
+    retention_days = peewee.IntegerField(null=True)  # empty: backend.privacy.retention_days default
+    emergency_number = peewee.CharField(max_length=16, null=True)  # "emergency: direct to 110"
     sort_order = peewee.IntegerField(default=0)
     active = peewee.BooleanField(default=True)

@@ -67,6 +67,10 @@ class Event(BaseModel):
     sla_level = peewee.CharField(max_length=8, default="ok")  # ok / yellow / red
     escalated_overdue_at = peewee.DateTimeField(null=True)
     reopen_count = peewee.IntegerField(default=0)
+    sensitivity = peewee.CharField(max_length=16, default="public", index=True)  # backend.privacy.LEVELS
+    emergency = peewee.CharField(max_length=16, null=True)  # "119" / "122,120": what the reporter was told
+    holder_path = peewee.CharField(max_length=255, null=True, index=True)  # holder area's path (chain checks)
+    anonymised_at = peewee.DateTimeField(null=True, index=True)
     created_at = peewee.DateTimeField(default=utcnow, index=True)
     assigned_at = peewee.DateTimeField(null=True)
     accepted_at = peewee.DateTimeField(null=True, index=True)
@@ -85,6 +89,11 @@ class Event(BaseModel):
     @property
     def status_name(self) -> str:
         return STATUS_NAMES[self.status]
+
+    @property
+    def restricted(self) -> bool:
+        """Seen only by the holder's chain (sensitive or anonymous; DESIGN §11)."""
+        return self.sensitivity == "sensitive" or bool(self.anonymous)
 
 
 class EventStep(BaseModel):
@@ -146,12 +155,14 @@ class Revisit(BaseModel):
 
     event = peewee.ForeignKeyField(Event, backref="revisits")
     reason = peewee.CharField(max_length=16)  # sample / low_rating
-    status = peewee.CharField(max_length=16, default="pending")  # pending / done
+    status = peewee.CharField(max_length=16, default="pending")  # pending / asked (by WeChat) / done
     outcome = peewee.CharField(max_length=16, null=True)  # satisfied / unsatisfied / unreachable
     note = peewee.TextField(null=True)
     operator = peewee.ForeignKeyField(Staff, null=True)
     created_at = peewee.DateTimeField(default=utcnow)
     done_at = peewee.DateTimeField(null=True, index=True)
+    asked_at = peewee.DateTimeField(null=True)  # 回访 by WeChat: when the question went out
+    channel = peewee.CharField(max_length=16, null=True)  # phone / wechat
 
     class Meta:
         indexes = ((("event", "reason"), True),)

@@ -40,5 +40,28 @@ class Resident(BaseModel):
     phone_enc = peewee.TextField(null=True)
     phone_index = peewee.CharField(max_length=64, null=True, index=True)
     last_message_at = peewee.DateTimeField(null=True)  # opens WeChat's 48-hour customer-message window
-    subscribe_opt_ins = peewee.IntegerField(default=0)  # mini-program subscribe-message grants left
+    subscribe_opt_ins = peewee.IntegerField(default=0)  # unused since 0009: see SubscribeOptIn
+    oa_following = peewee.BooleanField(null=True)  # None unknown; False after unsubscribe / 43004
+    phone_offered_at = peewee.DateTimeField(null=True)  # the chat offered once to keep a phone
+    erase_requested_at = peewee.DateTimeField(null=True)  # 删除我的信息: open reports anonymised once closed
     created_at = peewee.DateTimeField(default=utcnow)
+
+
+SUBSCRIBE_ANSWERS = ("accept", "reject", "ban")
+
+
+class SubscribeOptIn(BaseModel):
+    """One-time mini-program subscribe-message opt-ins a resident gave, per template id.
+
+    Each ``accept`` in wx.requestSubscribeMessage adds one to ``remaining``; each subscribe
+    message sent takes one. ``reject`` and ``ban`` are recorded (and ban clears what is left).
+    """
+
+    resident = peewee.ForeignKeyField(Resident, backref="opt_ins", on_delete="CASCADE")
+    template_id = peewee.CharField(max_length=64)
+    remaining = peewee.IntegerField(default=0)
+    last_answer = peewee.CharField(max_length=8, default="accept")
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("resident", "template_id"), True),)

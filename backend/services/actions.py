@@ -153,7 +153,7 @@ def _side_records(event: Event, actor: Actor, action: str, params: dict) -> None
         if params["score"] <= 2:
             Revisit.get_or_create(event=event, reason="low_rating")
     elif action == "revisit":
-        revisit = (Revisit.select().where((Revisit.event == event) & (Revisit.status == "pending"))
+        revisit = (Revisit.select().where((Revisit.event == event) & Revisit.status.in_(("pending", "asked")))
                    .order_by(Revisit.id).first())
         if revisit is None:
             revisit = Revisit.create(event=event, reason="manual")

@@ -1,6 +1,8 @@
 """Turn rows into the plain views the pure workflow reasons about."""
 from __future__ import annotations
 
+import time
+
 from backend import workflow
 from backend.crypto import mask_name
 from backend.errors import NotFound
@@ -36,12 +38,40 @@ def holder_of(event: Event) -> Holder | None:
 
 
 def holder_fields(holder: Holder | None) -> dict:
+    """Event columns for a holder, with the holding area's path (``holder_path``): the
+    holder's chain (community head, street centre) is then a prefix test in SQL."""
     if holder is None:
-        return {"holder_level": None, "holder_area": None, "holder_department": None, "holder_staff": None}
+        return {"holder_level": None, "holder_area": None, "holder_department": None, "holder_staff": None,
+                "holder_path": None}
     return {
         "holder_level": holder.level, "holder_area": holder.area_id,
         "holder_department": holder.department_id, "holder_staff": holder.staff_id,
+        "holder_path": area_path_of(holder.area_id),
     }
+
+
+_PATH_CACHE_SECONDS = 30.0
+_path_cache: dict[int, tuple[float, str | None]] = {}
+
+
+def invalidate_caches() -> None:
+    """Forget cached area paths (tests that rebuild the area table; a move of areas)."""
+    _path_cache.clear()
+
+
+def area_path_of(area_id: int | None) -> str | None:
+    """An area's materialised path, cached per process for a few seconds (areas rarely move)."""
+    if area_id is None:
+        return None
+    now = time.monotonic()
+    hit = _path_cache.get(area_id)
+    if hit is not None and now - hit[0] < _PATH_CACHE_SECONDS:
+        return hit[1]
+    row = Area.select(Area.path).where(Area.id == area_id).first()
+    if len(_path_cache) > 10000:
+        _path_cache.clear()
+    _path_cache[area_id] = (now, row.path if row else None)
+    return row.path if row else None
 
 
 def holder_json(holder: Holder | None) -> dict | None:
@@ -58,6 +88,8 @@ def event_view(event: Event, with_rating: bool = True) -> EventView:
         grid_id=event.grid_id, reporter_resident_id=event.reporter_resident_id,
         photo_required=photo_required,
         has_rating=with_rating and Rating.select().where(Rating.event == event.id).exists(),
+        holder_path=event.holder_path or (area_path_of(event.holder_area_id) if event.holder_area_id else None),
+        restricted=event.restricted,
     )
 
 

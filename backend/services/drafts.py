@@ -22,6 +22,9 @@ from backend.db import db
 from backend.models import DialogDraft
 
 LEASE_SECONDS = 10.0
+#: A lapsed draft stays a day (the first message after it can say what lapsed); then the row
+#: goes (``forget_drafts``): it holds what the person wrote.
+KEEP_AFTER_EXPIRY_SECONDS = 86400
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,20 @@ def remember_location(openid: str, lat: float, lng: float, at: float) -> None:
     """The latest position report (as WeChat sent it), kept with the draft."""
     (DialogDraft.update(lat=lat, lng=lng, located_at=at)
      .where(DialogDraft.openid == openid).execute())
+
+
+def forget_drafts(before: float, now: float) -> int:
+    """Drop the rows whose draft lapsed, and whose position report aged, before ``before``
+    (epoch s) — unless someone is answering that person right now; the count."""
+    lapsed = ((DialogDraft.expires_at.is_null() | (DialogDraft.expires_at < before))
+              & (DialogDraft.located_at.is_null() | (DialogDraft.located_at < before))
+              & (DialogDraft.lease.is_null() | (DialogDraft.leased_until < now)))
+    return DialogDraft.delete().where(lapsed).execute()
+
+
+def erase(openid: str) -> int:
+    """删除我的信息: the person's draft and position report, at once."""
+    return DialogDraft.delete().where(DialogDraft.openid == openid).execute()
 
 
 @functools.cache

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import peewee
 
-from backend import clock, config, geo, outbox, sla, taxonomy
+from backend import clock, config, emergency, geo, outbox, privacy, sla, taxonomy
 from backend.db import for_update, transaction
 from backend.errors import DomainError, Forbidden, NotFound
 from backend.models import Area, BuildingUnit, Category, Event, EventCounter, EventStep, Staff
@@ -45,6 +45,7 @@ class Submission:
 class SubmitResult:
     event: Event
     created: bool
+    emergency: emergency.Emergency | None = None  # what the reporter must be told first (DESIGN §11)
 
     @functools.cached_property
     def nearby(self) -> list[Event]:
@@ -97,6 +98,12 @@ def _cached(cache: dict, key, load):
     return value
 
 
+def invalidate_caches() -> None:
+    """Forget cached categories and grids (tests that rebuild the tables; an import of new areas)."""
+    _category_cache.clear()
+    _grid_cache.clear()
+
+
 def _active_category(code: str) -> Category | None:
     return _cached(_category_cache, code, lambda: Category.get_or_none(
         (Category.code == code) & (Category.active == True)))  # noqa: E712
@@ -106,13 +113,18 @@ def _grid(grid_id: int) -> Area | None:
     return _cached(_grid_cache, grid_id, lambda: Area.get_or_none(Area.id == grid_id))
 
 
-def resolve_category(code: str | None, description: str) -> Category:
-    """The named category, or the best suggestion for the text, or 其他."""
+def resolve_category(code: str | None, description: str, danger: emergency.Emergency | None = None) -> Category:
+    """The named category; else, for an emergency, its emergency category; else the best
+    suggestion for the text, or 其他."""
     if code:
         category = _active_category(code)
         if category is None or category.parent_id is None:
             raise DomainError("unknown_category", "没有这个类别，请重新选择", category_code=code)
         return category
+    if danger is not None and danger.kind != "category":
+        category = _active_category(danger.category_code)
+        if category is not None and category.parent_id is not None:
+            return category
     leaves = list(Category.select().where(Category.parent.is_null(False) & (Category.active == True)))  # noqa: E712
     ranked = taxonomy.suggest(description, leaves, limit=1)
     if ranked:
@@ -172,11 +184,17 @@ def submit_event(sub: Submission) -> SubmitResult:
     if sub.client_key:
         earlier = Event.get_or_none(Event.client_key == sub.client_key)
         if earlier is not None:
-            return SubmitResult(earlier, created=False)
+            return SubmitResult(earlier, created=False, emergency=_told(earlier))
     if sub.source not in SOURCES:
         raise DomainError("bad_source", "来源不正确")
     description = _clean_description(sub.description)
-    category = resolve_category(sub.category_code, description)
+    danger = emergency.recognise(description)
+    category = resolve_category(sub.category_code, description, danger)
+    if danger is None and category.emergency_number:
+        danger = emergency.for_numbers(category.emergency_number)
+    sensitivity = category.sensitivity or "public"
+    if danger is not None and danger.sensitive:
+        sensitivity = privacy.higher(sensitivity, "sensitive")
     lat, lng, raw, grid, building, unit = _place(sub)
     now = clock.now()
     deadlines = sla.deadlines_for(category, now, sla.load_calendar(config.current().office_hours))
@@ -192,15 +210,16 @@ def submit_event(sub: Submission) -> SubmitResult:
                 building=building, building_unit=unit, source=sub.source,
                 reporter_resident=reporter.id if reporter.kind == "resident" else None,
                 reporter_staff=reporter.id if reporter.kind == "staff" else None,
-                anonymous=sub.anonymous, client_key=sub.client_key or None, urgent=category.urgent,
-                created_at=now, updated_at=now, **deadlines,
+                anonymous=sub.anonymous, client_key=sub.client_key or None,
+                urgent=category.urgent or danger is not None, sensitivity=sensitivity,
+                emergency=danger.number_text if danger else None, created_at=now, updated_at=now, **deadlines,
             )
             step = EventStep.create(
                 event=event, action="submit", actor_kind=reporter.kind,
                 actor_staff=reporter.id if reporter.kind == "staff" else None,
                 actor_resident=reporter.id if reporter.kind == "resident" else None,
                 actor_label=reporter.label or "居民", to_status="reported", created_at=now,
-                data=sub.step_data or None,
+                data=_submit_data(sub.step_data, danger),
             )
             _attach(event, step, sub.media_ids, sub.wechat_media_ids)
             message = outbox.record("event.submitted", event, step, {
@@ -211,9 +230,23 @@ def submit_event(sub: Submission) -> SubmitResult:
         earlier = Event.get_or_none(Event.client_key == sub.client_key) if sub.client_key else None
         if earlier is None:
             raise
-        return SubmitResult(earlier, created=False)
+        return SubmitResult(earlier, created=False, emergency=_told(earlier))
     outbox.publish([message.id])
-    return SubmitResult(event, created=True)
+    return SubmitResult(event, created=True, emergency=danger)
+
+
+def _submit_data(step_data: dict | None, danger: emergency.Emergency | None) -> dict | None:
+    data = dict(step_data or {})
+    if danger is not None:
+        data["emergency"] = {"kinds": list(danger.kinds), "numbers": list(danger.numbers)}
+    return data or None
+
+
+def _told(event: Event) -> emergency.Emergency | None:
+    """A repeated submission is answered as the first was: with the emergency line again."""
+    if not event.emergency:
+        return None
+    return emergency.recognise(event.description) or emergency.for_numbers(event.emergency)
 
 
 def _attach(event, step, media_ids, wechat_media_ids):
@@ -264,6 +297,43 @@ def route_event(event_id: int) -> Event:
     return event
 
 
+def add_place(ref, reporter: Actor, *, lat=None, lng=None, datum="wgs84", address=None,
+              building_unit_id=None, grid_id=None) -> Event:
+    """补充位置: the reporter gives the place of a report filed without one. An emergency is filed
+    the moment it is recognised, before its place is known; the place that follows routes it on
+    from the centre to the grid where it happened (workflow action ``locate``)."""
+    from backend.services.actions import apply_transition, unit_of_work  # one writer of steps
+
+    sub = Submission(description="-", reporter=reporter, lat=lat, lng=lng, datum=datum, address=address,
+                     building_unit_id=building_unit_id, grid_id=grid_id)
+    lat_w, lng_w, raw, grid, building, unit = _place(sub)
+    if grid is None and lat_w is None:
+        raise DomainError("no_place", "没有认出这个位置，请重新发送位置")
+    with unit_of_work():
+        event = get_event_for_update(ref)
+        holder = None
+        if grid is not None:
+            holder = Holder("grid", area_id=grid.id, staff_id=choose_grid_worker(grid.id))
+        apply_transition(event, reporter, "locate", {"holder": holder, "note": address or None,
+                                                     "unconfirmed": not event.location_confirmed})
+        event.lat, event.lng = lat_w, lng_w
+        event.raw_lat, event.raw_lng, event.raw_datum = raw
+        event.grid = grid
+        event.area_path = grid.path if grid else event.area_path
+        event.building, event.building_unit = building, unit
+        event.address = address or (building.address if building else None) or event.address
+        event.location_confirmed = True
+        event.save()
+    return event
+
+
+def get_event_for_update(ref) -> Event:
+    from backend.services.context import get_event
+
+    event = get_event(ref)
+    return for_update(Event.select().where(Event.id == event.id)).get()
+
+
 def _centre_for(event: Event) -> Area:
     """The street centre above the event's area, or the top of the tree when unlocated."""
     if event.area_path:
@@ -302,6 +372,7 @@ def quick_record(staff: Staff, description: str, lat=None, lng=None, datum="wgs8
             lat=lat_w, lng=lng_w, raw_lat=raw[0], raw_lng=raw[1], raw_datum=raw[2],
             grid=grid, area_path=grid.path if grid else (actor.area_path or root_centre().path),
             location_confirmed=True, source="staff", reporter_staff=staff, quick_record=True,
+            sensitivity=category.sensitivity or "public",
             client_key=client_key or None, created_at=now, updated_at=now, accepted_at=now,
             resolved_at=now, closed_at=now, **holder_fields(holder),
         )

@@ -8,7 +8,7 @@ about the original event's progress (workers notify followers at closure).
 from __future__ import annotations
 
 from backend.db import transaction
-from backend.errors import DomainError
+from backend.errors import DomainError, NotFound
 from backend.models import Event, EventFollower, Resident
 from backend.services.context import get_event
 from backend.services.residents import touch_resident
@@ -29,6 +29,8 @@ def resident_for_openid(oa_openid: str) -> Resident:
 def follow_event(ref, resident: Resident) -> Event:
     """关注这件: follow an open event instead of filing it again. Idempotent."""
     event = get_event(ref)
+    if event.reporter_resident_id != resident.id and (event.sensitivity != "public" or event.anonymous):
+        raise NotFound("event_not_found", "没有找到这件事，请核对编号")  # never confirm a private case exists
     if event.status not in OPEN_STATUSES:
         raise DomainError("not_open", "这件事已经结束了，不能关注；请回复 2 继续上报")
     if event.reporter_resident_id == resident.id:
@@ -45,8 +47,15 @@ def followed_events(resident_id: int, limit: int = 20) -> list[Event]:
 
 
 def is_follower(event: Event, resident_id: int | None) -> bool:
-    if resident_id is None:
+    """Following gives a view of the case only while it is public (a category made sensitive
+    later takes that view away)."""
+    if resident_id is None or event.sensitivity != "public" or event.anonymous:
         return False
     return EventFollower.select().where((EventFollower.event == event.id)
                                         & (EventFollower.resident == resident_id)).exists()
 
+
+def set_following(oa_openid: str, following: bool) -> None:
+    """关注 / 取消关注 of the official account: template messages reach followers only."""
+    resident = resident_for_openid(oa_openid)
+    Resident.update(oa_following=following).where(Resident.id == resident.id).execute()

@@ -46,6 +46,28 @@ def scope_clause(staff: Staff):
     return Event.area_path.startswith(staff.area.path)
 
 
+def visible_clause(staff: Staff):
+    """``workflow.can_see`` as SQL, for lists: what the unit holds, the holder's chain, events
+    this grid worker must verify, and — unless restricted (sensitive or anonymous) — every
+    event inside the staff member's area."""
+    holding = holding_clause(staff)
+    if staff.area_id is None:
+        return holding
+    path = staff.area.path
+    in_area = Event.area_path.startswith(path)
+    unrestricted = (Event.sensitivity != "sensitive") & (Event.anonymous == False)  # noqa: E712
+    if staff.role == "admin":
+        return holding | in_area | Event.holder_path.startswith(path)
+    chain = Event.id.is_null()  # nothing
+    if staff.role == "community_head":
+        chain = Event.holder_path.startswith(path) & Event.holder_level.in_(("grid", "community"))
+    elif staff.role == "centre_operator":
+        chain = Event.holder_path.startswith(path) | (Event.holder_path.is_null() & in_area)
+    elif staff.role == "grid_worker":
+        chain = (Event.status == "resolved") & (Event.grid == staff.area_id)
+    return holding | chain | (in_area & unrestricted)
+
+
 def staff_tasks(staff: Staff, view: str = "todo", page=1, page_size=20) -> Page:
     """todo: waiting for this unit to accept; doing: being handled (or awaiting my verification);
     done: closed events this unit handled or that lie in its area. Nearest deadline first."""
@@ -62,7 +84,7 @@ def staff_tasks(staff: Staff, view: str = "todo", page=1, page_size=20) -> Page:
             where |= (Event.status == "resolved") & (Event.grid == staff.area_id)
         order = (Event.resolve_due_at.asc(nulls="LAST"), Event.id)
     else:
-        where = (Event.status == "closed") & (holding | scope_clause(staff))
+        where = (Event.status == "closed") & visible_clause(staff)
         order = (Event.closed_at.desc(), Event.id.desc())
     query = Event.select().where(where)
     total = query.count()

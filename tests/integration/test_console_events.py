@@ -8,7 +8,7 @@ import io
 from openpyxl import load_workbook
 
 from backend.media import store_bytes
-from backend.models import Area, Attachment, Department, Event, Resident, Revisit
+from backend.models import Area, Attachment, Department, Event, OutboxMessage, Resident, Revisit
 from backend.services import actions
 from backend.services.context import resident_actor, staff_actor
 from backend.services.events import Submission, route_event, submit_event
@@ -152,10 +152,20 @@ def test_map_layers_are_geojson_of_the_scope(console_app, cworld):
     assert "tile" not in page.split('id="big-map-config">')[1].split("</script>")[0].replace('"tile_url": ""', "")
 
 
+def png_bytes() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(out, format="PNG")
+    return out.getvalue()
+
+
 def test_photos_are_served_only_to_staff_who_may_see_the_event(console_app, cworld):
     world = cworld.world
     event = report(world)
-    media = store_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 64, "image/png")
+    media = store_bytes(png_bytes(), "image/png")
     Attachment.create(event=event, media=media)
     assert logged_in(console_app, "centre").get(f"/console/media/{media.id}").status_code == 200
     other_centre = world.other_street
@@ -210,3 +220,28 @@ def test_exports_follow_the_filters_and_carry_the_trajectory(console_app, cworld
     assert steps[-1][7] == "社区处理不了"
     everything = centre.get("/console/events/export.csv").get_data().decode("utf-8-sig")
     assert len(list(csv.reader(io.StringIO(everything)))) == 3
+
+
+def test_a_revisit_by_wechat_from_the_queue(console_app, cworld):
+    world = cworld.world
+    resident = Resident.create(oa_openid="rv-wx")
+    event = report(world, resident=resident)
+    actions.perform(event.number, staff_actor(world.worker_a), "accept")
+    actions.perform(event.number, staff_actor(world.worker_a), "resolve", {"note": "已清理", "waive_photo": True})
+    revisit = Revisit.create(event=event, reason="sample")
+    centre = logged_in(console_app, "centre")
+    page = centre.get("/console/revisits").get_data(as_text=True)
+    assert f'id="ask-{revisit.id}"' in page and "未留电话" in page
+    assert logged_in(console_app, "head").post(f"/console/revisits/{revisit.id}/wechat").status_code == 403
+    asked = centre.post(f"/console/revisits/{revisit.id}/wechat")
+    assert asked.status_code == 303
+    revisit = Revisit.get_by_id(revisit.id)
+    assert (revisit.status, revisit.channel, revisit.operator_id) == ("asked", "wechat", world.centre.id)
+    assert OutboxMessage.select().where(OutboxMessage.topic == "event.revisit_ask").count() == 1
+    page = centre.get("/console/revisits").get_data(as_text=True)
+    assert f'id="asked-{revisit.id}"' in page  # still in the queue: a phone call remains possible
+    from backend.services import revisits
+
+    revisits.answer(resident.id, "满意")
+    assert Revisit.get_by_id(revisit.id).outcome == "satisfied"
+    assert f'id="revisit-{revisit.id}"' not in centre.get("/console/revisits").get_data(as_text=True)

@@ -8,6 +8,7 @@ import time
 import zlib
 
 import pytest
+from PIL import Image
 from rq.registry import FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegistry
 
 from backend import config
@@ -15,6 +16,7 @@ from backend.media import media_path
 from backend.models import Attachment, Event, Notification, OutboxMessage, Resident
 from backend.services.context import resident_actor
 from backend.services.events import Submission, submit_event
+from miniprogram_api.testing import image_bytes
 from tests.factories import make_world
 from tests.worker_fixtures import env  # noqa: F401
 from workers import cli, jobs, relay
@@ -141,8 +143,23 @@ def test_wechat_media_is_downloaded_checked_and_attached(env, world, resident, s
     drain(redis_conn)
     [attachment] = Attachment.select().where(Attachment.event == event.id)
     assert attachment.media is not None and attachment.media.mime == "image/png"
-    assert media_path(attachment.media.sha256, env.media_dir).read_bytes() == image
+    stored = Image.open(io.BytesIO(media_path(attachment.media.sha256, env.media_dir).read_bytes()))
+    assert stored.size == (2, 2) and stored.convert("RGB").getpixel((0, 0)) == (255, 0, 0)
     assert FinishedJobRegistry(queue=queue(MEDIA, redis_conn)).count == 1
+
+
+def test_a_chat_photo_is_stored_without_its_gps(env, world, resident, sandbox, redis_conn):
+    """DESIGN §11: the photo a resident sends in chat must not tell where they live."""
+    gps = {0x0112: 6, 0x010F: "SecretCam", 0x8825: {1: "N", 2: (24.0, 30.0, 18.0), 3: "E", 4: (117.0, 39.0, 1.0)}}
+    photo = image_bytes("JPEG", exif=gps)
+    assert Image.open(io.BytesIO(photo)).getexif().get(0x8825)  # the test photo does carry GPS
+    media_id = sandbox.register_media(photo, "image/jpeg")
+    event = report(resident, world.in_a, wechat_media_ids=[media_id])
+    drain(redis_conn)
+    [attachment] = Attachment.select().where(Attachment.event == event.id)
+    stored = media_path(attachment.media.sha256, env.media_dir).read_bytes()
+    assert dict(Image.open(io.BytesIO(stored)).getexif()) == {0x0112: 6}
+    assert b"SecretCam" not in stored
 
 
 def test_fake_image_is_refused_without_retry(env, world, resident, sandbox, redis_conn):

@@ -8,7 +8,7 @@ import pytest
 from rq.registry import ScheduledJobRegistry
 
 from backend import clock, config
-from backend.models import Event, Notification, Resident
+from backend.models import Event, Notification, Resident, SubscribeOptIn
 from backend.services import actions
 from backend.services.context import resident_actor, staff_actor
 from backend.services.events import Submission, submit_event
@@ -196,9 +196,16 @@ def test_resident_hears_acceptance_and_closure_with_a_request_to_rate(env, world
     assert "已受理" in texts[0] and "已办结" in texts[1] and f"评价 {event.number}" in texts[1]
 
 
-def test_resident_outside_the_window_gets_a_subscribe_message_if_opted_in(env, world, resident, sandbox, redis_conn):
+def opt_in(resident, remaining=1, template="ejia-progress"):
+    SubscribeOptIn.create(resident=resident, template_id=template, remaining=remaining)
+
+
+def resident_rows(resident):
+    return [r for r in Notification.select().order_by(Notification.id) if r.recipient == f"resident:{resident.id}"]
+
+
+def test_resident_outside_the_window_gets_a_template_message_as_a_follower(env, world, resident, sandbox, redis_conn):
     resident.last_message_at = clock.now() - dt.timedelta(days=3)
-    resident.subscribe_opt_ins = 1
     resident.save()
     event = report(resident, world.in_a, code="0201", description="楼上邻居天天吵架")
     drain(redis_conn)
@@ -206,23 +213,59 @@ def test_resident_outside_the_window_gets_a_subscribe_message_if_opted_in(env, w
     actions.perform(event.number, staff_actor(world.worker_a), "resolve", {"note": "已调解"})
     drain(redis_conn)
     assert sandbox.calls("message/custom/send") == []
+    calls = templates(sandbox, resident.oa_openid)
+    assert [c["body"]["data"]["phrase3"]["value"] for c in calls] == ["已受理", "已办结"]
+    assert calls[1]["body"]["data"]["thing5"]["value"] == "请为处理结果评价"
+
+
+def test_a_resident_who_unfollowed_gets_a_subscribe_message_while_opted_in(env, world, resident, sandbox, redis_conn):
+    resident.last_message_at = clock.now() - dt.timedelta(days=3)
+    resident.oa_following = False
+    resident.save()
+    opt_in(resident, 1)
+    event = report(resident, world.in_a, code="0201", description="楼上邻居天天吵架")
+    drain(redis_conn)
+    actions.perform(event.number, staff_actor(world.worker_a), "accept")
+    actions.perform(event.number, staff_actor(world.worker_a), "resolve", {"note": "已调解"})
+    drain(redis_conn)
     [call] = sandbox.calls("message/subscribe/send")  # one opt-in: acceptance used it up
     assert call["body"]["data"]["phrase3"]["value"] == "已受理"
-    assert Resident.get_by_id(resident.id).subscribe_opt_ins == 0
+    assert SubscribeOptIn.get(SubscribeOptIn.resident == resident.id).remaining == 0
+    closed = resident_rows(resident)[-1]
+    assert (closed.channel, closed.status) == ("none", "skipped")  # nothing left: recorded, with why
+    assert "no subscribe opt-in left" in closed.error and "does not follow" in closed.error
 
 
-def test_customer_message_refused_falls_back_to_subscribe(env, world, resident, sandbox, redis_conn):
+def test_customer_message_refused_falls_back_to_the_next_channel(env, world, resident, sandbox, redis_conn):
     resident.last_message_at = clock.now() - dt.timedelta(hours=1)
-    resident.subscribe_opt_ins = 2
     resident.save()
+    opt_in(resident, 2)
     sandbox.inject(errcode=45015, api="message/custom/send")
+    sandbox.inject(errcode=43004, api="message/template/send", openid=resident.oa_openid)
     event = report(resident, world.in_a, code="0201", description="楼上邻居天天吵架")
     drain(redis_conn)
     actions.perform(event.number, staff_actor(world.worker_a), "accept")
     drain(redis_conn)
-    custom, subscribe = [r for r in Notification.select().order_by(Notification.id) if r.recipient.startswith("res")]
-    assert (custom.channel, custom.status) == ("custom", "failed")
-    assert (subscribe.channel, subscribe.status) == ("subscribe", "sent")
+    rows = resident_rows(resident)
+    assert [(r.channel, r.status) for r in rows] == [("custom", "failed"), ("template", "failed"),
+                                                     ("subscribe", "sent")]
+    assert Resident.get_by_id(resident.id).oa_following is False  # 43004 remembered
+
+
+def test_a_resident_with_only_a_phone_gets_an_sms(env, world, sandbox, redis_conn):
+    from backend.crypto import FieldCipher
+    from backend.services.personal_data import RESIDENT_PHONE_CONTEXT
+
+    cipher = FieldCipher.from_key(env.field_key)
+    phone_only = Resident.create(oa_openid="oa-quiet", oa_following=False,
+                                 phone_enc=cipher.encrypt("13912345678", RESIDENT_PHONE_CONTEXT))
+    event = report(phone_only, world.in_a, code="0201", description="楼上邻居天天吵架")
+    drain(redis_conn)
+    actions.perform(event.number, staff_actor(world.worker_a), "accept")
+    drain(redis_conn)
+    [row] = resident_rows(phone_only)
+    assert (row.channel, row.status) == ("sms", "sent") and "已受理" in row.payload["content"]["text"]
+    assert "13912345678" not in str(row.payload)  # the number is decrypted at send time, never stored
 
 
 def test_escalation_and_dispatch_notify_the_new_holder(env, world, resident, sandbox, redis_conn):

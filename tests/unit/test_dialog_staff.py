@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from wechat.dialog import texts
-from wechat.dialog.commands import BindStaff, QuickRecord, Result, StaffAction
+from wechat.dialog.commands import BindStaff, QuickRecord, Result, SetFollowing, StaffAction
 from tests.unit.test_dialog_support import GIBBERISH, PLACE_A, WORKER, Chat, task_fact
 
 
@@ -15,7 +15,9 @@ from tests.unit.test_dialog_support import GIBBERISH, PLACE_A, WORKER, Chat, tas
 def test_scanning_a_bind_qr_binds(event):
     chat = Chat()
     reply = chat.event(event, key="bind:tok-123")
-    assert chat.last_commands == [BindStaff("tok-123")]
+    binding = [c for c in chat.last_commands if not isinstance(c, SetFollowing)]
+    assert binding == [BindStaff("tok-123")]
+    assert (SetFollowing(True) in chat.last_commands) == (event == "subscribe_scan")  # scanning to follow
     assert reply == texts.BOUND.format(role="网格员", name="张三", area="金源第一网格")
 
 
@@ -35,7 +37,8 @@ def test_scanning_the_same_qr_again_after_binding_says_already_bound():
 def test_other_scenes_do_not_bind(scene):
     chat = Chat()
     chat.event("subscribe_scan", key=scene)
-    assert not chat.commands
+    assert not any(isinstance(c, BindStaff) for c in chat.commands)
+    assert SetFollowing(True) in chat.commands  # following the account is still recorded
 
 
 # ------------------------------------------------------------------ 待办

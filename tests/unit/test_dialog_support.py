@@ -13,11 +13,14 @@ import pytest
 
 from wechat.dialog import engine, texts
 from wechat.dialog.commands import (
+    AddToReport,
+    AnswerRevisit,
     BindStaff,
     FollowEvent,
     QuickRecord,
     RememberLocation,
     ResidentAction,
+    SetFollowing,
     Result,
     StaffAction,
     SubmitReport,
@@ -53,6 +56,9 @@ DEFAULT_RESULTS = {
     QuickRecord: Result.done(number="20261126-0009"),
     BindStaff: Result.done(role="网格员", name="张三", area="金源第一网格"),
     RememberLocation: Result.done(),
+    AddToReport: Result.done(number="20261126-0007", grid_name="金源第一网格"),
+    SetFollowing: Result.done(),
+    AnswerRevisit: Result.done(number="20261126-0003", status="closed"),
 }
 
 

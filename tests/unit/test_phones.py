@@ -18,6 +18,7 @@ def test_anything_else_is_not_a_mobile_number(typed):
     assert normalise_mobile(typed) is None
 
 
-def test_in_text_a_mobile_number_is_found_only_on_its_own():
-    text = "电话13800138000，身份证350602199001011235，单号9913800138000123"
-    assert MOBILE_IN_TEXT.findall(text) == ["13800138000"]
+def test_in_text_a_mobile_number_is_found_as_people_write_it_and_only_on_its_own():
+    text = "电话13800138000或+86 139-0013-8000，身份证350602199001011235，单号9913800138000123"
+    assert MOBILE_IN_TEXT.findall(text) == ["13800138000", "+86 139-0013-8000"]
+    assert all(normalise_mobile(found) for found in MOBILE_IN_TEXT.findall(text))

@@ -134,7 +134,7 @@ def test_every_row_is_a_valid_category():
 
 
 def test_the_other_category():
-    others = [row for row in MINORS if not row["keywords"]]
+    others = [row for row in MINORS if not row["keywords"] and not row["emergency_number"]]
     assert [row["code"] for row in others] == [OTHER_CODE]
     assert BY_CODE[OTHER_CODE]["name"].startswith("其他")
 
@@ -143,12 +143,28 @@ def test_limits_and_photos_follow_practice():
     assert (BY_CODE["0601"]["accept_limit"], BY_CODE["0601"]["accept_unit"]) == (4, "work_hours")
     assert (BY_CODE["0501"]["resolve_limit"], BY_CODE["0501"]["resolve_unit"]) == (4, "work_hours")
     for row in MINORS:
-        if row["parent"] == "01":
+        if row["parent"] == "01" and not row["urgent"]:  # disputes; 0108 家庭暴力 is urgent
             assert (row["resolve_limit"], row["resolve_unit"]) == (5, "work_days"), row
         if row["parent"] in ("01", "09") or row["code"] == "0202":
             assert row["photo_required"] is False, row
-        if row["parent"] in ("03", "04"):
+        if row["parent"] in ("03", "04", "12"):
             assert row["urgent"], row
+        if row["parent"] == "12":  # emergencies send people to a number
+            assert row["emergency_number"] and row["emergency_number"].split(",")[0] in ("110", "119", "120", "122")
+
+
+def test_sensitive_branches_by_default():
+    """Violence at home, disputes between people, 治安, special populations, petitions: sensitive."""
+    for code in ("0101", "0108", "0201", "0202", "1001", "1003", "1101", "1204", "0904"):
+        assert BY_CODE[code]["sensitivity"] == "sensitive", code
+    for code in ("0301", "0501", "0801"):
+        assert BY_CODE[code]["sensitivity"] == "public", code
+    assert {row["sensitivity"] for row in DEFAULT_CATEGORIES} <= {"public", "internal", "sensitive"}
+
+
+def test_emergency_categories_are_never_suggested_by_words():
+    for text in ("着火了", "煤气漏了", "出车祸了", "有人落水"):
+        assert not any(code.startswith("12") for code, _ in suggest(text, DEFAULT_CATEGORIES, limit=10)), text
     assert BY_CODE["0301"]["photo_required"] and BY_CODE["0801"]["photo_required"]
 
 

@@ -23,6 +23,37 @@ class SubmitReport:
     grid_id: int | None = None  # a grid named without coordinates (a typed grid, a building without a point)
     located: bool = False  # the resident confirmed the echoed place
     wechat_media_ids: tuple = ()  # photos and voice notes, fetched later by the media job
+    emergency: bool = False  # filed at once by the emergency path (engine_emergency)
+
+
+@dataclass(frozen=True)
+class AddToReport:
+    """What follows an emergency report: its place (a PlaceFact dict), more words, photos."""
+
+    number: str
+    place: dict | None = None
+    note: str | None = None
+    wechat_media_ids: tuple = ()
+
+
+@dataclass(frozen=True)
+class AnswerRevisit:
+    """满意 / 基本满意 / 不满意 to the centre's 回访 question."""
+
+    number: str
+    words: str
+
+
+@dataclass(frozen=True)
+class SetFollowing:
+    """subscribe / unsubscribe: only followers can be sent official-account template messages."""
+
+    following: bool
+
+
+@dataclass(frozen=True)
+class EraseMyData:
+    """删除我的信息, confirmed (backend.services.personal_data.erase_resident)."""
 
 
 @dataclass(frozen=True)
@@ -87,4 +118,4 @@ class Result:
         return cls(False, {}, code, message)
 
 
-Command = SubmitReport | FollowEvent | ResidentAction | StaffAction | QuickRecord | BindStaff | RememberLocation
+Command = SubmitReport | AddToReport | AnswerRevisit | SetFollowing | EraseMyData | FollowEvent | ResidentAction | StaffAction | QuickRecord | BindStaff | RememberLocation

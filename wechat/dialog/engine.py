@@ -11,12 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from wechat.dialog import engine_emergency as urgent
 from wechat.dialog import engine_followup as followup
 from wechat.dialog import engine_resident as resident
 from wechat.dialog import engine_staff as staff
 from wechat.dialog import texts
 from wechat.dialog.commands import (
+    AddToReport,
     BindStaff,
+    AnswerRevisit,
+    EraseMyData,
+    SetFollowing,
     FollowEvent,
     QuickRecord,
     RememberLocation,
@@ -26,7 +31,7 @@ from wechat.dialog.commands import (
     SubmitReport,
 )
 from wechat.dialog.facts import Facts
-from wechat.dialog.intents import TEXT_LIMIT, Intent, clip, parse
+from wechat.dialog.intents import REVISIT_ANSWERS, TEXT_LIMIT, Intent, clip, parse
 from wechat.dialog.state import State
 from wechat.messages import Incoming
 
@@ -102,9 +107,20 @@ def handle(state: State, msg: Incoming, facts: Facts) -> Outcome:
 
 def conclude(outcome: Outcome, command, result: Result) -> Outcome:
     """Fold one command's result into the outcome (the state may change, the reply grows)."""
-    if isinstance(command, RememberLocation):
+    if isinstance(command, (RememberLocation, SetFollowing)):
         return outcome
-    if isinstance(command, (SubmitReport, FollowEvent)):
+    if isinstance(command, AnswerRevisit):
+        if not result.ok:
+            return Outcome(outcome.state, texts.REFUSED.format(message=result.message), outcome.commands)
+        text = texts.REVISIT_THANKS if result.data.get("status") == "closed" else texts.REVISIT_REOPENED
+        return Outcome(outcome.state, text.format(number=command.number), outcome.commands)
+    if isinstance(command, EraseMyData):
+        text = (texts.ERASED.format(**result.data) if result.ok
+                else texts.REFUSED.format(message=result.message))
+        return Outcome(State(), texts.fit(texts.join(outcome.reply, text)), outcome.commands)
+    if isinstance(command, AddToReport) or (isinstance(command, SubmitReport) and command.emergency):
+        state, text = urgent.conclude(outcome.state, command, result)
+    elif isinstance(command, (SubmitReport, FollowEvent)):
         state, text = resident.conclude(outcome.state, command, result)
     elif isinstance(command, ResidentAction):
         state, text = followup.conclude(outcome.state, command, result)
@@ -127,11 +143,19 @@ def _expire(state: State, facts: Facts) -> tuple[State, bool]:
 
 
 def _message(state: State, turn: Turn) -> Outcome:
-    msg = turn.msg
+    danger = urgent.check(state, turn)  # emergencies first: before any other reading of the text
+    if danger is not None:
+        return Outcome(*danger)
+    if turn.facts.revisit_asked and turn.text.strip() in REVISIT_ANSWERS:  # the centre's 回访 question
+        return Outcome(state, None, [AnswerRevisit(turn.facts.revisit_asked, turn.text.strip())])
     if turn.text:
         routed = _global(state, turn)
         if routed is not None:
             return routed
+    if state.flow == "emergency":
+        return Outcome(*urgent.continue_flow(state, turn))
+    if state.flow == "erase":
+        return _erase_answer(turn)
     if state.flow == "report":
         return Outcome(*resident.continue_report(state, turn))
     if state.flow == "rate":
@@ -154,11 +178,20 @@ def _global(state: State, turn: Turn) -> Outcome | None:
     if name == "cancel":
         if state.idle:
             return Outcome(State(), texts.NOTHING_TO_CANCEL)
+        if state.flow == "emergency" and state.draft.get("number"):
+            return Outcome(State(), texts.EMERGENCY_CANCEL.format(number=state.draft["number"]))
         return Outcome(State(), texts.CANCELLED)
     if name == "help":
         return _keep(state, texts.join(texts.HELP, texts.STAFF_HELP if facts.staff else None))
     if name == "progress":
         return _keep(state, followup.progress(turn))
+    if name == "mydata":
+        return _keep(state, _my_data(facts))
+    if name == "erase":
+        data = facts.my_data
+        return Outcome(State(flow="erase", step="confirm"),
+                       texts.ERASE_ASK.format(ended=data.reports_ended if data else 0,
+                                              open=data.reports_open if data else 0))
     if name == "query":
         new_state, reply = followup.query(state, turn)
         return _keep(new_state, reply) if new_state is state else Outcome(new_state, reply)
@@ -175,6 +208,24 @@ def _global(state: State, turn: Turn) -> Outcome | None:
     if name == "report":
         return _report_intent(state, turn)
     return None
+
+
+def _my_data(facts: Facts) -> str:
+    data = facts.my_data
+    if data is None:
+        return texts.MY_DATA.format(nickname=texts.NONE_LEFT, phone=texts.NONE_LEFT, open=0, ended=0, follows=0,
+                                    opt_ins=0)
+    return texts.MY_DATA.format(nickname=data.nickname or texts.NONE_LEFT, phone=data.phone or texts.NONE_LEFT,
+                                open=data.reports_open, ended=data.reports_ended, follows=data.follows,
+                                opt_ins=data.subscribe_opt_ins)
+
+
+def _erase_answer(turn: Turn) -> Outcome:
+    """删除我的信息 asked "回复 1 确认": only 1 / 确认 erases; anything else keeps everything."""
+    intent = turn.intent
+    if intent.name == "yes" or (intent.name == "choice" and intent.number == 1) or turn.text in ("确认删除", "删除"):
+        return Outcome(State(), None, [EraseMyData()])
+    return Outcome(State(), texts.NOT_ERASED)
 
 
 def _keep(state: State, reply: str) -> Outcome:
@@ -199,6 +250,8 @@ def _idle(state: State, turn: Turn) -> Outcome:
         return Outcome(state, texts.HINT)
     if intent.name in ("rate", "choice"):
         return Outcome(state, *followup.rate_latest(turn))
+    if intent.name == "complain":
+        return Outcome(state, *followup.complain(turn))
     if intent.name == "greeting":
         return Outcome(state, texts.GREETING)
     if intent.name == "text" and resident.is_description(turn):
@@ -210,6 +263,15 @@ def _idle(state: State, turn: Turn) -> Outcome:
 
 
 def _event(state: State, turn: Turn) -> Outcome:
+    outcome = _event_outcome(state, turn)
+    if turn.msg.event in ("subscribe", "subscribe_scan"):  # a follower again (a scan may also bind or report)
+        outcome.commands = [SetFollowing(True)] + list(outcome.commands)
+    elif turn.msg.event == "unsubscribe":
+        outcome.commands = [SetFollowing(False)] + list(outcome.commands)
+    return outcome
+
+
+def _event_outcome(state: State, turn: Turn) -> Outcome:
     msg = turn.msg
     event = msg.event or ""
     if event == "subscribe":
@@ -242,6 +304,8 @@ def _event(state: State, turn: Turn) -> Outcome:
 
 
 def _scan(state: State, turn: Turn) -> Outcome:
+    if state.flow == "emergency":
+        return Outcome(*urgent.continue_flow(state, turn))
     if state.flow == "report":
         return Outcome(*resident.continue_report(state, turn))
     if turn.facts.scanned_place is None:

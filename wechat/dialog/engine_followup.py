@@ -70,6 +70,15 @@ def rate_latest(turn) -> tuple[str | None, list]:
     return None, [ResidentAction(event.number, "rate", score=score, comment=intent.arg)]
 
 
+def complain(turn) -> tuple[str | None, list]:
+    """没修好 / 不满意 (+ why) after a closure: 返工 to whoever handled it."""
+    event = turn.facts.complainable
+    if event is None:
+        return texts.NOTHING_TO_COMPLAIN, []
+    reason = turn.intent.arg or turn.text
+    return None, [ResidentAction(event.number, "complain", comment=f"居民说没修好：{reason}"[:500])]
+
+
 def continue_rate(state: State, turn):
     """In the rate flow (after 查 N showed a closed event): a score rates that event.
 
@@ -79,6 +88,10 @@ def continue_rate(state: State, turn):
     if intent.name in ("rate", "choice") and intent.number and 1 <= intent.number <= 5:
         number = state.draft.get("number")
         return state, None, [ResidentAction(number, "rate", score=intent.number, comment=intent.arg)]
+    if intent.name == "complain":
+        reason = intent.arg or turn.text
+        return State(), None, [ResidentAction(state.draft.get("number"), "complain",
+                                              comment=f"居民说没修好：{reason}"[:500])]
     return None
 
 
@@ -89,5 +102,7 @@ def conclude(state: State, command: ResidentAction, result: Result) -> tuple[Sta
         return state, texts.REFUSED.format(message=result.message)
     if command.action == "withdraw":
         return state, texts.WITHDRAWN.format(number=command.number)
+    if command.action == "complain":
+        return state, texts.COMPLAINED.format(number=command.number)
     reply = texts.RATED.format(number=command.number, score=command.score)
     return state, texts.join(reply, texts.RATED_LOW if command.score <= 2 else None)

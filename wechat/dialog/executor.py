@@ -8,13 +8,18 @@ from __future__ import annotations
 
 from backend.errors import DomainError
 from backend.models import Staff
-from backend.services import actions, events, follow
+from backend.services import actions, events, follow, personal_data, revisits
 from backend.services import staff as staff_service
 from backend.services.context import resident_actor, staff_actor
 from backend.workflow import LEVEL_NAMES
-from wechat.dialog import lookups
+from wechat.dialog import lookups, texts
+from wechat.dialog.facts import PlaceFact
 from wechat.dialog.commands import (
+    AddToReport,
+    AnswerRevisit,
     BindStaff,
+    EraseMyData,
+    SetFollowing,
     FollowEvent,
     QuickRecord,
     RememberLocation,
@@ -32,9 +37,9 @@ class Executor:
 
     def run(self, command) -> Result:
         handler = {
-            SubmitReport: self._submit, FollowEvent: self._follow, ResidentAction: self._resident_action,
+            SubmitReport: self._submit, AddToReport: self._add, EraseMyData: self._erase, FollowEvent: self._follow, ResidentAction: self._resident_action,
             StaffAction: self._staff_action, QuickRecord: self._quick_record, BindStaff: self._bind,
-            RememberLocation: self._remember,
+            RememberLocation: self._remember, SetFollowing: self._following, AnswerRevisit: self._revisit,
         }[type(command)]
         try:
             return handler(command)
@@ -60,6 +65,34 @@ class Executor:
         return Result.done(number=event.number, grid_name=event.grid.name if event.grid_id else None,
                            created=result.created)
 
+    def _add(self, cmd: AddToReport) -> Result:
+        """The place, words or photos that follow an emergency report (engine_emergency)."""
+        actor = resident_actor(follow.resident_for_openid(self.openid))
+        if cmd.place:
+            place = PlaceFact.from_dict(cmd.place)
+            event = events.add_place(
+                cmd.number, actor, lat=place.lat, lng=place.lng, datum=place.datum, address=place.label or None,
+                building_unit_id=place.building_unit_id,
+                grid_id=place.grid_id if place.lat is None and not place.building_unit_id else None)
+            return Result.done(number=event.number, grid_name=event.grid.name if event.grid_id else None)
+        note = cmd.note or texts.PHOTO_ADDED_NOTE
+        event = actions.perform(cmd.number, actor, "comment",
+                                {"note": note, "wechat_media_ids": list(cmd.wechat_media_ids)})
+        return Result.done(number=event.number)
+
+    def _revisit(self, cmd: AnswerRevisit) -> Result:
+        resident = follow.resident_for_openid(self.openid)
+        event = revisits.answer(resident.id, cmd.words, cmd.number)
+        return Result.done(number=event.number, status=event.status)
+
+    def _following(self, cmd: SetFollowing) -> Result:
+        follow.set_following(self.openid, cmd.following)
+        return Result.done()
+
+    def _erase(self, cmd: EraseMyData) -> Result:
+        done = personal_data.erase_resident(follow.resident_for_openid(self.openid))
+        return Result.done(anonymised=done.anonymised, waiting=done.waiting)
+
     def _follow(self, cmd: FollowEvent) -> Result:
         event = follow.follow_event(cmd.number, follow.resident_for_openid(self.openid))
         return Result.done(number=event.number)
@@ -67,6 +100,8 @@ class Executor:
     def _resident_action(self, cmd: ResidentAction) -> Result:
         actor = resident_actor(follow.resident_for_openid(self.openid))
         params = {"score": cmd.score, "comment": cmd.comment} if cmd.action == "rate" else {}
+        if cmd.action == "complain":
+            params = {"note": cmd.comment}
         event = actions.perform(cmd.number, actor, cmd.action, params)
         return Result.done(number=event.number, status=event.status)
 

@@ -108,6 +108,18 @@ class TaskFact:
 
 
 @dataclass(frozen=True)
+class MyDataFact:
+    """What the system holds about this resident (backend.services.personal_data.MyData), masked."""
+
+    nickname: str | None = None
+    phone: str | None = None
+    subscribe_opt_ins: int = 0
+    reports_open: int = 0
+    reports_ended: int = 0
+    follows: int = 0
+
+
+@dataclass(frozen=True)
 class Facts:
     now: int = 0  # epoch seconds
     ttl: int = 1800  # settings.dialog_ttl_seconds
@@ -123,8 +135,11 @@ class Facts:
     my_events: tuple = ()  # EventFact, newest first
     event: EventFact | None = None  # the event named in 查/撤回/评价 N
     rateable: EventFact | None = None  # the latest closed, unrated event of mine
+    revisit_asked: str | None = None  # the number of a case the centre asked me about (回访)
+    complainable: EventFact | None = None  # the latest closed event of mine (没修好 reopens it)
     tasks_todo: tuple = ()  # TaskFact, nearest deadline first
     tasks_doing: tuple = ()
     tasks_more: int = 0  # tasks not listed
     task: TaskFact | None = None  # the task named in a staff command
+    my_data: MyDataFact | None = None  # 我的信息
     extra: dict = field(default_factory=dict)

@@ -1,4 +1,5 @@
-"""The shell's half of the engine contract: look up the facts one message needs. Reads only.
+"""The shell's half of the engine contract: look up the facts one message needs. Reads only —
+apart from the audit rows that record a staff member being shown a restricted case.
 
 Which facts depend on the message and the state — a location message needs its grid, a
 typed address while we wait for a place needs building matches, “待办” needs the task
@@ -10,17 +11,18 @@ import calendar
 import math
 import re
 
-from backend import clock, geo, taxonomy
+from backend import clock, geo, privacy, taxonomy
 from backend.errors import DomainError
 from backend.models import Area, Building, BuildingUnit, Category, Event
 from backend.models.events import STATUS_NAMES
 from backend.qr import unit_for_scan
 from backend.services.address import match_address, normalize, unambiguous
+from backend.services import revisits
 from backend.services import staff as staff_service
 from backend.workflow import OPEN_STATUSES
 from wechat.dialog import lookups
 from wechat.dialog.facts import CategoryFact, Facts, NearbyFact, PlaceFact, StaffFact
-from wechat.dialog.intents import clip, parse
+from wechat.dialog.intents import REVISIT_ANSWERS, clip, parse
 from wechat.dialog.state import State
 from wechat.messages import Incoming
 
@@ -56,7 +58,8 @@ def gather(state: State, msg: Incoming, settings, store, expired_flow: str | Non
         name = "text"  # a resident's “上报 3 号楼…” is a description (the engine reads it so too)
     if intent and name == "text":
         facts["suggestions"] = suggestions(text)
-        if state.flow == "report" and state.step in PLACE_STEPS:
+        if (state.flow == "report" and state.step in PLACE_STEPS) or (
+                state.flow == "emergency" and state.step == "place"):
             facts["address_matches"] = address_matches(text, settings)
     if intent and name == "skip" and state.flow == "report" and state.step == "place_choice":
         facts["address_matches"] = ()
@@ -73,10 +76,17 @@ def gather(state: State, msg: Incoming, settings, store, expired_flow: str | Non
     resident_id = lookups.resident_id(msg.openid)
     if name == "progress":
         facts["my_events"] = lookups.my_events(resident_id)
+    if name in ("mydata", "erase") and resident_id:
+        facts["my_data"] = lookups.my_data(resident_id)
     if name in ("query", "withdraw", "rate") and intent.ref:
         facts["event"] = lookups.event_for(intent.ref, resident_id, staff)
     if name in ("rate", "choice") and resident_id and state.flow in (None, "rate"):
         facts["rateable"] = lookups.rateable(resident_id)
+    if text.strip() in REVISIT_ANSWERS and resident_id:
+        asked = revisits.asked_of(resident_id)
+        facts["revisit_asked"] = asked.event.number if asked else None
+    if name == "complain" and resident_id:
+        facts["complainable"] = lookups.complainable(resident_id)
     if staff is not None and name == "todo":
         facts.update(lookups.tasks(staff))
     if staff is not None and name == "staff" and intent.ref:
@@ -125,7 +135,9 @@ def nearby(lat: float | None, lng: float | None, radius_m: float) -> tuple:
     d_lng = d_lat / max(math.cos(math.radians(lat)), 1e-6)
     rows = (Event.select(Event, Category).join(Category, on=(Event.category == Category.id))
             .where(Event.status.in_(OPEN_STATUSES), Event.lat.between(lat - d_lat, lat + d_lat),
-                   Event.lng.between(lng - d_lng, lng + d_lng)).limit(200))
+                   Event.lng.between(lng - d_lng, lng + d_lng),
+                   Event.sensitivity == "public", Event.anonymous == False)  # noqa: E712 — shown to others
+            .limit(200))
     found = []
     for event in rows:
         distance = geo.haversine_m(lat, lng, event.lat, event.lng)
@@ -133,7 +145,8 @@ def nearby(lat: float | None, lng: float | None, radius_m: float) -> tuple:
             found.append((distance, event))
     found.sort(key=lambda pair: (pair[0], pair[1].id))
     return tuple(NearbyFact(e.number, e.category.code, e.category.plain_name or e.category.name,
-                            STATUS_NAMES.get(e.status, e.status), int(round(d)), e.description[:40])
+                            STATUS_NAMES.get(e.status, e.status), int(round(d)),
+                            privacy.scrub(e.description[:40]))
                  for d, e in found[:MAX_NEARBY])
 
 

@@ -11,11 +11,11 @@ import datetime as dt
 from backend import clock
 from backend.models import Event, Rating, Resident, Staff
 from backend.models.people import ROLE_NAMES
-from backend.services import queries
+from backend.services import audit, personal_data, queries
 from backend.services.context import event_view, masked_label, staff_actor
 from backend.services.follow import followed_events, is_follower
 from backend.workflow import ACTION_LABELS, can_see
-from wechat.dialog.facts import EventFact, TaskFact
+from wechat.dialog.facts import EventFact, MyDataFact, TaskFact
 from wechat.dialog.intents import is_full_number
 
 RATE_WITHIN = dt.timedelta(days=7)
@@ -104,10 +104,19 @@ def event_for(ref: str, resident: int | None, staff: Staff | None) -> EventFact 
     if resident is not None and event.reporter_resident_id == resident:
         return event_fact(event, for_reporter=True, full=True)
     if staff is not None and can_see(event_view(event), staff_actor(staff)):
+        audit.restricted_views(staff_actor(staff), [event], "chat")
         return event_fact(event, for_reporter=False, full=True)
     if is_follower(event, resident):
         return event_fact(event, for_reporter=True, followed=True, full=True)
     return None
+
+
+def complainable(resident: int) -> EventFact | None:
+    """The latest event of mine closed in the last week, rated or not (没修好 reopens it)."""
+    event = (Event.select().where((Event.reporter_resident == resident) & (Event.status == "closed")
+                                  & (Event.closed_at >= clock.now() - RATE_WITHIN))
+             .order_by(Event.closed_at.desc(), Event.id.desc()).first())
+    return event_fact(event, for_reporter=True) if event else None
 
 
 def rateable(resident: int) -> EventFact | None:
@@ -145,6 +154,7 @@ def tasks(staff: Staff) -> dict:
     todo = queries.staff_tasks(staff, "todo", page_size=MAX_TASKS)
     doing = queries.staff_tasks(staff, "doing", page_size=MAX_TASKS)
     more = todo.total - len(todo.items) + doing.total - len(doing.items)
+    audit.restricted_views(staff_actor(staff), todo.items + doing.items, "chat")
     return {"tasks_todo": tuple(task_fact(e, staff) for e in todo.items),
             "tasks_doing": tuple(task_fact(e, staff) for e in doing.items), "tasks_more": more}
 
@@ -156,4 +166,16 @@ def task_for(staff: Staff, ref: str) -> TaskFact | None:
             return None
     else:
         event = queries.find_task_by_short_number(staff, ref)
+    if event is not None:
+        audit.restricted_views(staff_actor(staff), [event], "chat")
     return task_fact(event, staff) if event else None
+
+
+def my_data(resident: int) -> MyDataFact | None:
+    """我的信息: what the system holds about this resident, masked."""
+    row = Resident.get_or_none(Resident.id == resident)
+    if row is None:
+        return None
+    data = personal_data.my_data(row)
+    return MyDataFact(nickname=data.nickname, phone=data.phone, subscribe_opt_ins=data.subscribe_opt_ins,
+                      reports_open=data.reports_open, reports_ended=data.reports_ended, follows=data.follows)

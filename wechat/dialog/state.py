@@ -1,6 +1,7 @@
 """The conversation state kept between messages: plain data that round-trips through JSON.
 
-A resident is in at most one flow at a time (report, rate, or a staff flow: resolve, quick).
+A resident is in at most one flow at a time (report, rate, emergency — the minutes after an
+emergency was filed —, or a staff flow: resolve, quick).
 ``step`` names the question we last asked; ``choices`` are the numbered options shown with
 it, so “2” means what the resident saw. Anything unreadable from Redis becomes a fresh state.
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-FLOWS = ("report", "rate", "resolve", "quick")
+FLOWS = ("report", "rate", "resolve", "quick", "emergency", "erase")
 
 
 @dataclass

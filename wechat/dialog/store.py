@@ -32,7 +32,7 @@ from wechat.dialog.state import State
 log = logging.getLogger("ejia.dialog")
 
 RECENT_LOCATION_SECONDS = 600
-EXPIRED_NOTICE_SECONDS = 86400
+EXPIRED_NOTICE_SECONDS = drafts.KEEP_AFTER_EXPIRY_SECONDS
 LOCK_WAIT_SECONDS = 3  # inside WeChat's 5-second budget
 LOCK_POLL_SECONDS = 0.02
 _lock_wait: contextvars.ContextVar[float] = contextvars.ContextVar("ejia_dialog_lock_wait",

@@ -11,6 +11,7 @@ WELCOME = (
     "1. 反映身边的问题：直接打字或发语音，说说什么事\n"
     "2. 查办理进度：回复“进度”\n"
     "3. 事情办完后打分：回复 1 到 5 分\n"
+    "着火、有人受伤、有人打人等紧急情况，请直接打110、119、120。\n"
     "不会用就回复“帮助”。"
 )
 HELP = (
@@ -19,7 +20,9 @@ HELP = (
     "· 查进度：回复“进度”，或“查 编号”\n"
     "· 打分：办完后回复 1 到 5 分，可以加一句话\n"
     "· 撤回：回复“撤回 编号”\n"
-    "· 不想报了：回复“取消”"
+    "· 不想报了：回复“取消”\n"
+    "· 我的信息：回复“我的信息”看我们存了您什么，可以删除\n"
+    "紧急情况请直接打110（报警）、119（火警）、120（急救）。"
 )
 STAFF_HELP = (
     "工作人员：\n"
@@ -91,6 +94,10 @@ EVENT_NOT_FOUND = "没有找到{ref}这件事，请核对编号（回复“进�
 ASK_RATE = "这件已经办完了，满意吗？回复 1 到 5 分（5分最满意），可以加一句话。"
 RATED = "谢谢您的评价！{number} 打了{score}分。"
 RATED_LOW = "很抱歉没让您满意，街道会回访了解情况。"
+REVISIT_THANKS = "谢谢您的回答，已记下。"
+REVISIT_REOPENED = "已记下，{number} 会重新处理，处理人会再联系您。"
+COMPLAINED = "收到，{number} 已退回重新处理，处理人会再联系您。"
+NOTHING_TO_COMPLAIN = "没有找到最近办结的事。请回复“进度”看您的事。"
 NOTHING_TO_RATE = "现在没有要打分的事。事情办完后会通知您打分。"
 WITHDRAW_WHICH = "要撤回哪一件？回复“撤回 编号”。"
 WITHDRAWN = "已撤回 {number}。"
@@ -148,3 +155,30 @@ def join(*parts: str | None) -> str:
     return "\n".join(p for p in parts if p)
 
 UNAVAILABLE = "系统有点忙，请过一会儿再发一次。"
+
+# Emergencies (engine_emergency): the first line is the number to call (backend.emergency).
+EMERGENCY_FILED = "已经记下并{told}，编号 {number}。"
+EMERGENCY_TOLD_GRID = "通知了网格员、社区和街道综治中心"
+EMERGENCY_TOLD_CENTRE = "通知了综治中心"
+EMERGENCY_ASK_PLACE = "在哪里？请点＋发送位置，或者打字说地址，工作人员好找过去。"
+EMERGENCY_RECENT = "先按您手机刚才的位置（{place}）转给了工作人员；不在这里的话，请发送正确的位置。"
+EMERGENCY_MORE = "还有情况可以接着说，有照片可以发来。"
+EMERGENCY_PLACED = "位置收到了：{place}，已转给{where}。"
+EMERGENCY_NOTED = "已补充到 {number}。"
+EMERGENCY_PHOTO = "照片收到了，已补充到 {number}。"
+EMERGENCY_RETRY = "请先打电话求助，稍后再发一次。"
+MY_DATA = ("我们存着您的这些信息：\n"
+           "· 微信身份（只用来回复您、通知进度）\n"
+           "· 昵称：{nickname}\n"
+           "· 手机：{phone}\n"
+           "· 您反映的事：正在办 {open} 件，办完 {ended} 件\n"
+           "· 关注的事：{follows} 件\n"
+           "· 小程序订阅通知：{opt_ins} 次\n"
+           "要删除，回复“删除我的信息”。")
+ERASE_ASK = ("删除后：手机号、昵称和订阅通知会删掉；办完的 {ended} 件会去掉您的信息和照片（事情本身保留，用来统计）；"
+             "正在办的 {open} 件办完后再去掉。\n确认删除请回复 1，不删回复“取消”。")
+ERASED = "已删除。办完的 {anonymised} 件已去掉您的信息；正在办的 {waiting} 件办完后会自动去掉。"
+NONE_LEFT = "没有"
+NOT_ERASED = "好的，没有删除。需要时再回复“删除我的信息”。"
+PHOTO_ADDED_NOTE = "（居民补充了照片或语音）"
+EMERGENCY_CANCEL = "已经上报的 {number} 会继续处理；如果是误报，请回复“撤回 {number}”。"
