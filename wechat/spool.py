@@ -9,8 +9,10 @@ replayed in order, one replayer at a time (``replay.lock``): each push goes thro
 normal path, where the ``InboundMessage`` claim on its MsgId still decides that it acts
 once, and the dialog's real answer is sent as a customer-service message.
 
-While anything is spooled, new pushes are spooled behind it (``pending()``), so one
-person's messages are acted on in the order they were sent; the replay drains in moments.
+While a person has pushes in the spool, their new pushes are spooled behind them
+(``holds(openid)``), so one person's messages are acted on in the order they were sent;
+everyone else's go straight to the database again as soon as it answers, so the replay —
+one thread — never has to keep up with the whole account's traffic.
 
 Lines: ``<crc32 hex> <json>\\n``. A line torn by a crash fails its checksum and is skipped
 (logged); the next append starts on a fresh line. The file is bounded (``max_bytes``):
@@ -53,11 +55,12 @@ class Spooled:
     timestamp: int  # the callback's (timestamp, nonce) pair, checked again when replayed
     nonce: str
     received_at: dt.datetime  # naive UTC, to the microsecond: when it arrived (or was claimed)
+    openid: str  # whose it is: their later pushes go behind it
 
 
 def _line(record: Spooled) -> bytes:
     micros = (record.received_at - EPOCH) // dt.timedelta(microseconds=1)  # exact, unlike a float
-    body = json.dumps({"t": record.timestamp, "n": record.nonce, "at": micros,
+    body = json.dumps({"t": record.timestamp, "n": record.nonce, "at": micros, "o": record.openid,
                        "xml": record.xml.decode("utf-8")}, ensure_ascii=False, separators=(",", ":"))
     data = body.encode("utf-8")
     return b"%08x " % zlib.crc32(data) + data + b"\n"
@@ -71,7 +74,7 @@ def _parse(line: bytes) -> Spooled | None:
             return None
         body = json.loads(data)
         received_at = EPOCH + dt.timedelta(microseconds=int(body["at"]))
-        return Spooled(body["xml"].encode("utf-8"), int(body["t"]), str(body["n"]), received_at)
+        return Spooled(body["xml"].encode("utf-8"), int(body["t"]), str(body["n"]), received_at, str(body["o"]))
     except (ValueError, KeyError, TypeError):
         return None
 
@@ -82,7 +85,7 @@ class Spool:
         self.path = self.directory / "spool.log"
         self.max_bytes = max_bytes
         self._thread_lock = threading.Lock()  # flock does not exclude threads sharing a description
-        self._seen: tuple[int, int, set] = (0, 0, set())  # (inode, offset read, pairs) of this process
+        self._index = _Index()  # what this process has read of the file
 
     def pending(self) -> bool:
         """Anything spooled and not yet replayed (one stat: cheap enough for every push)."""
@@ -90,6 +93,20 @@ class Spool:
             return os.stat(self.path).st_size > 0
         except FileNotFoundError:
             return False
+
+    def holds(self, openid: str) -> bool:
+        """Whether pushes of this person are in the spool (until it is drained): theirs go behind."""
+        if not self.pending():
+            return False
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        try:
+            with self._thread_lock:
+                return openid in self._index.read(fd).openids
+        finally:
+            os.close(fd)
 
     def size(self) -> int:
         try:
@@ -111,9 +128,9 @@ class Spool:
         finally:
             os.close(fd)  # closing releases the lock
 
-    def append(self, xml: bytes, timestamp: int, nonce: str, received_at: dt.datetime) -> None:
+    def append(self, xml: bytes, timestamp: int, nonce: str, received_at: dt.datetime, openid: str) -> None:
         """Keep one verified push durably (fsynced). Raises SpoolFull, PairSpooled."""
-        line = _line(Spooled(xml, timestamp, nonce, received_at))
+        line = _line(Spooled(xml, timestamp, nonce, received_at, openid))
         with self._thread_lock, self._locked("spool.lock"):
             created = not self.path.exists()
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
@@ -121,36 +138,16 @@ class Spool:
                 size = os.fstat(fd).st_size
                 if size + len(line) + 1 > self.max_bytes:
                     raise SpoolFull(f"the spool holds {size} bytes (limit {self.max_bytes})")
-                if (timestamp, nonce) in self._pairs(fd):
+                if (timestamp, nonce) in self._index.read(fd).pairs:
                     raise PairSpooled(f"timestamp {timestamp} and nonce {nonce!r} are spooled already")
                 if size and os.pread(fd, 1, size - 1) != b"\n":
                     line = b"\n" + line  # a torn line from a crash: end it, keep ours whole
                 os.write(fd, line)
                 os.fsync(fd)
-                inode, _offset, pairs = self._seen
-                pairs.add((timestamp, nonce))
-                self._seen = (inode, size + len(line), pairs)
             finally:
                 os.close(fd)
             if created:
                 _fsync_directory(self.directory)
-
-    def _pairs(self, fd: int) -> set:
-        """The (timestamp, nonce) pairs in the file, read incrementally (under the append lock)."""
-        stat = os.fstat(fd)
-        inode, offset, pairs = self._seen
-        if inode != stat.st_ino or offset > stat.st_size:
-            inode, offset, pairs = stat.st_ino, 0, set()
-        if offset < stat.st_size:
-            data = os.pread(fd, stat.st_size - offset, offset)
-            complete = data[:data.rfind(b"\n") + 1]
-            for raw in complete.splitlines(keepends=True):
-                record = _parse(raw)
-                if record is not None:
-                    pairs.add((record.timestamp, record.nonce))
-            offset += len(complete)
-        self._seen = (inode, offset, pairs)
-        return pairs
 
     def replay(self, handle: Callable[[Spooled], None]) -> int | None:
         """Hand every spooled push to ``handle`` in order, then remove the drained file.
@@ -201,6 +198,30 @@ class Spool:
                         log.info("spool: %d push(es) replayed; spool emptied", handled)
                         return handled
                 # more arrived while we replayed: another pass
+
+
+class _Index:
+    """What one process has read of the spool file: the pairs and the people in it, read on
+    from where it stopped (under the caller's lock; a line still being written waits)."""
+
+    def __init__(self):
+        self.inode, self.offset, self.pairs, self.openids = 0, 0, set(), set()
+
+    def read(self, fd: int) -> "_Index":
+        stat = os.fstat(fd)
+        if self.inode != stat.st_ino or self.offset > stat.st_size:  # drained and started afresh
+            self.__init__()
+            self.inode = stat.st_ino
+        if self.offset < stat.st_size:
+            data = os.pread(fd, stat.st_size - self.offset, self.offset)
+            complete = data[:data.rfind(b"\n") + 1]
+            for raw in complete.splitlines(keepends=True):
+                record = _parse(raw)
+                if record is not None:
+                    self.pairs.add((record.timestamp, record.nonce))
+                    self.openids.add(record.openid)
+            self.offset += len(complete)
+        return self
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -134,7 +134,7 @@ def receive_push():
         raise Reject(400, str(exc)) from None
 
     spool, replayer = extensions["ejia.wechat.spool"], extensions["ejia.wechat.replayer"]
-    if spool.pending():  # pushes wait in the spool: this one goes behind them, to keep the order
+    if spool.holds(parsed.incoming.openid):  # this person's earlier pushes wait there: keep the order
         return _spool(spool, replayer, parsed, xml, pair, crypto, cipher)
     redis = extensions["ejia.redis"]
     try:
@@ -161,7 +161,7 @@ def _spool(spool: Spool, replayer: Replayer, parsed: inbound.Parsed, xml: bytes,
     """Keep a verified push for later (fsynced) and tell the resident so; refuse when full.
     ``received_at``: the claim's time when the push was stored before the database went away."""
     try:
-        spool.append(xml, *pair, received_at=received_at or clock.now())
+        spool.append(xml, *pair, received_at=received_at or clock.now(), openid=parsed.incoming.openid)
     except PairSpooled as exc:
         raise Reject(403, str(exc)) from None
     except SpoolFull as exc:
