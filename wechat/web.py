@@ -40,7 +40,7 @@ bp = Blueprint("wechat", __name__)
 #: What WeChat sends (text/xml) and harmless relatives; JSON, forms and multipart are refused.
 XML_MIMETYPES = frozenset({"", "text/xml", "application/xml", "text/plain", "application/octet-stream"})
 SLOW_SECONDS = 3.0  # log answers that eat most of WeChat's 5-second budget
-MAX_NONCE = 64  # CallbackNonce.nonce; WeChat's are about ten digits
+MAX_NONCE = 64  # InboundMessage.callback_nonce; WeChat's are about ten digits
 #: Pushes nobody reads a reply to: a spooled one is answered ``success`` like any other time.
 QUIET_EVENTS = dispatch.SILENT_EVENTS | {"VIEW", "location_select"}
 SPOOL_RETRY_AFTER = "30"

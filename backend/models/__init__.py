@@ -16,7 +16,6 @@ from backend.models.events import (
     Revisit,
 )
 from backend.models.messaging import (
-    CallbackNonce,
     DepartmentSubscription,
     DialogDraft,
     InboundMessage,
@@ -31,7 +30,7 @@ from backend.models.uploads import MediaUpload
 ALL_MODELS = [
     Area, Department, Staff, Resident, SubscribeOptIn, Category, Building, BuildingUnit, Room, Person, AuditLog,
     EventCounter, Event, EventStep, Media, MediaUpload, Attachment, EventFollower, Rating, Revisit,
-    OutboxMessage, Notification, InboundMessage, CallbackNonce, DialogDraft, DepartmentSubscription,
+    OutboxMessage, Notification, InboundMessage, DialogDraft, DepartmentSubscription,
     WebhookDelivery,
     HolidayOverride, ApiKey, AppFeedback, MetricMonth, MetricMonthState,
 ]

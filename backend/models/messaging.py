@@ -40,7 +40,9 @@ class Notification(BaseModel):
 
 
 class InboundMessage(BaseModel):
-    """Every message WeChat pushed to /wechat, kept once by its dedupe key."""
+    """Every message WeChat pushed to /wechat, kept once by its dedupe key, with the
+    ``(timestamp, nonce)`` pair of the callback that brought it: a pair is accepted once, so a
+    signed URL seen in a log cannot carry another body (DESIGN §10)."""
 
     dedupe_key = peewee.CharField(max_length=191, unique=True)
     openid = peewee.CharField(max_length=64, index=True)
@@ -49,17 +51,11 @@ class InboundMessage(BaseModel):
     payload = JSONField(default=dict)
     reply = peewee.TextField(null=True)
     created_at = peewee.DateTimeField(default=utcnow)
-
-
-class CallbackNonce(BaseModel):
-    """A ``(timestamp, nonce)`` pair of an accepted /wechat push. A second push under the same
-    pair is refused: a signed URL seen in a log cannot carry another body (DESIGN §10)."""
-
-    timestamp = peewee.BigIntegerField()
-    nonce = peewee.CharField(max_length=64)
+    callback_timestamp = peewee.BigIntegerField(null=True)
+    callback_nonce = peewee.CharField(max_length=64, null=True)
 
     class Meta:
-        primary_key = peewee.CompositeKey("timestamp", "nonce")
+        indexes = ((("callback_timestamp", "callback_nonce"), True),)
 
 
 class DialogDraft(BaseModel):

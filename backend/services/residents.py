@@ -11,9 +11,9 @@ minute instead, and LOCATION / VIEW / template receipts allow none — so events
 Resident row but leave ``last_message_at`` alone, and workers never count on a window that
 is not there (they would get 45015).
 
-The callback's ``(timestamp, nonce)`` pair is stored with the message, in the same statement:
-a pair is accepted once (``NonceReused`` otherwise, and nothing is stored), so a signed URL
-taken from a log cannot carry a second, forged body (docs/wechat-protocol.md).
+The callback's ``(timestamp, nonce)`` pair is stored in the message's row, unique: a pair is
+accepted once (``NonceReused`` otherwise, and nothing is stored), so a signed URL taken from a
+log cannot carry a second, forged body (docs/wechat-protocol.md).
 
 Every pushed message passes through here inside WeChat's 5-second budget, so these
 statements are written out as SQL (the same text on SQLite and PostgreSQL, ``INSERT … ON
@@ -26,19 +26,13 @@ import datetime as dt
 import functools
 from typing import Sequence
 
-import peewee
-
 from backend import clock, outbox
 from backend.db import db, execute_prepared, is_postgres, run_on_live_connection, transaction
-from backend.models import CallbackNonce, InboundMessage, Resident
+from backend.models import InboundMessage, Resident
 
 #: Stored in ``InboundMessage.reply`` when the answer was "nothing to say" (WeChat ``success``).
 #: NULL means "still being answered".
 NO_REPLY = ""
-#: How long an accepted (timestamp, nonce) pair is remembered: at least the timestamp window,
-#: and a day so that pushes spooled during a long database outage still meet the pairs
-#: accepted before it when they are replayed.
-NONCE_KEEP_SECONDS = 86400
 LATE_REPLY_TOPIC = "wechat.reply"
 
 
@@ -59,16 +53,16 @@ def touch_resident(openid: str, *, opens_window: bool = True, at: dt.datetime | 
 def record_inbound(*, dedupe_key: str, openid: str, msg_type: str, event_type: str | None,
                    payload: dict, opens_window: bool, nonce: tuple[int, str],
                    at: dt.datetime | None = None) -> dt.datetime | None:
-    """Store one pushed message, its reply pending (``answer_inbounds`` keeps it), its
-    callback's (timestamp, nonce) pair, and touch its sender; returns when it was stored
-    (``at``, default now), or None when the key is already stored (a copy). Raises
-    NonceReused, storing nothing, when the pair was accepted before."""
+    """Store one pushed message with its callback's (timestamp, nonce) pair, its reply pending
+    (``answer_inbounds`` keeps it), and touch its sender; returns when it was stored (``at``,
+    default now), or None when the key is already stored (a copy). Raises NonceReused, storing
+    nothing, when the pair was accepted before."""
     at = at or clock.now()
     values = (dedupe_key, openid, msg_type, event_type, InboundMessage.payload.db_value(payload), None,
               InboundMessage.created_at.db_value(at), int(nonce[0]), nonce[1])
     if is_postgres():
-        # One statement (atomic on its own): the pair, the row if the pair is new, and the sender
-        # touched only if the row is new — one round trip (docs/benchmarks.md, "/wechat callback").
+        # One statement (atomic on its own): the row, and the sender touched only if the row is
+        # new — one round trip instead of five (docs/benchmarks.md, "/wechat callback").
         # /wechat takes its connection unprobed: this statement is the probe.
         statement = "ejia_record_touching" if opens_window else "ejia_record_ensuring"
         attempts = []
@@ -77,25 +71,20 @@ def record_inbound(*, dedupe_key: str, openid: str, msg_type: str, event_type: s
             attempts.append(1)
             return execute_prepared(statement, _pg_record_sql()[statement], values).fetchone()
 
-        fresh_pair, new_row = run_on_live_connection(store)
-        if new_row is not None:
+        if run_on_live_connection(store) is not None:
             return at
         if len(attempts) > 1 and _stored_at(dedupe_key) == at:
             return at  # the first attempt went through before its connection died: ours
-        if fresh_pair is None:
-            raise NonceReused(f"timestamp {nonce[0]} and nonce {nonce[1]!r} were used before")
-        return None
-    try:
+    else:
         with transaction():
-            if not db.execute_sql(_sql(db.param)["insert_nonce"], values[7:]).rowcount:
-                raise NonceReused(f"timestamp {nonce[0]} and nonce {nonce[1]!r} were used before")
-            db.execute_sql(_sql(db.param)["insert_inbound"], values[:7])
-            _upsert_resident(openid, opens_window, at)
-    except peewee.IntegrityError:
-        if find_inbound(dedupe_key) is None:
-            raise  # some other constraint: not a duplicate, let it surface
-        return None
-    return at
+            if db.execute_sql(_sql(db.param)["insert_inbound"], values).rowcount:
+                _upsert_resident(openid, opens_window, at)
+                return at
+    # Nothing stored: the key (a copy of a stored message) or the pair (a replay) was taken.
+    if InboundMessage.select().where((InboundMessage.callback_timestamp == int(nonce[0]))
+                                     & (InboundMessage.callback_nonce == nonce[1])).exists():
+        raise NonceReused(f"timestamp {nonce[0]} and nonce {nonce[1]!r} were used before")
+    return None
 
 
 def record_late_reply(openid: str, dedupe_key: str, text: str) -> None:
@@ -104,11 +93,6 @@ def record_late_reply(openid: str, dedupe_key: str, text: str) -> None:
     with transaction():
         row = outbox.record(LATE_REPLY_TOPIC, payload={"openid": openid, "dedupe_key": dedupe_key, "text": text})
     outbox.publish([row.id])
-
-
-def forget_nonces(before_timestamp: int) -> int:
-    """Drop the pairs of pushes signed before ``before_timestamp`` (epoch s); the count."""
-    return CallbackNonce.delete().where(CallbackNonce.timestamp < before_timestamp).execute()
 
 
 def answer_inbounds(answers: Sequence[tuple[str, str | None]]) -> None:
@@ -148,7 +132,8 @@ def _upsert_resident(openid: str, opens_window: bool, at: dt.datetime) -> None:
 
 
 #: The InboundMessage columns every insert writes, in this order (``values`` in record_inbound).
-_INBOUND_COLUMNS = ("dedupe_key", "openid", "msg_type", "event_type", "payload", "reply", "created_at")
+_INBOUND_COLUMNS = ("dedupe_key", "openid", "msg_type", "event_type", "payload", "reply", "created_at",
+                    "callback_timestamp", "callback_nonce")
 
 
 def _table(model) -> str:
@@ -165,10 +150,10 @@ def _sql(param: str) -> dict[str, str]:
     inbound = _cols(InboundMessage, *_INBOUND_COLUMNS)
     key = _cols(Resident, "oa_openid")
     seen = _cols(Resident, "last_message_at")
-    nonce_table, pair = _table(CallbackNonce), _cols(CallbackNonce, "timestamp", "nonce")
     return {
-        "insert_nonce": f"INSERT INTO {nonce_table} ({pair}) VALUES ({param}, {param}) ON CONFLICT DO NOTHING",
-        "insert_inbound": f"INSERT INTO {_table(InboundMessage)} ({inbound}) VALUES ({', '.join([param] * 7)})",
+        # No conflict target: the dedupe key (a copy) and the callback pair (a replay) both stop it.
+        "insert_inbound": f"INSERT INTO {_table(InboundMessage)} ({inbound}) "
+                          f"VALUES ({', '.join([param] * len(_INBOUND_COLUMNS))}) ON CONFLICT DO NOTHING",
         "answer_inbound": f"UPDATE {_table(InboundMessage)} SET {_cols(InboundMessage, 'reply')} = {param} "
                           f"WHERE {_cols(InboundMessage, 'dedupe_key')} = {param}",
         "touch_resident": f"INSERT INTO {_table(Resident)} ({key}, {seen}, {_cols(Resident, 'created_at')}, "
@@ -182,23 +167,16 @@ def _sql(param: str) -> dict[str, str]:
 
 @functools.cache
 def _pg_record_sql() -> dict[str, str]:
-    """PostgreSQL only (data-modifying CTEs), prepared once per connection: keep the callback's
-    pair, store the message if the pair is new, and touch its sender if the message is new.
-    $1–$7 are the InboundMessage columns in order, $8–$9 the pair. Answers (pair new, row new)."""
-    inbound = _cols(InboundMessage, *_INBOUND_COLUMNS)
-    # The row is inserted from a SELECT (only when the pair is new), so its parameters are typed here.
-    typed = "$1::varchar, $2::varchar, $3::varchar, $4::varchar, $5::text, $6::text, $7::timestamp"
-    stored = (f"WITH pair AS (INSERT INTO {_table(CallbackNonce)} ({_cols(CallbackNonce, 'timestamp', 'nonce')}) "
-              f"VALUES ($8, $9) ON CONFLICT DO NOTHING RETURNING 1 AS fresh), "
-              f"stored AS (INSERT INTO {_table(InboundMessage)} ({inbound}) SELECT {typed} FROM pair "
-              f"ON CONFLICT ({_cols(InboundMessage, 'dedupe_key')}) DO NOTHING "
+    """PostgreSQL only (data-modifying CTEs), prepared once per connection: store the message
+    and, if it is new, touch its sender. $1–$9 are the InboundMessage columns in order."""
+    stored = (f"WITH stored AS (INSERT INTO {_table(InboundMessage)} ({_cols(InboundMessage, *_INBOUND_COLUMNS)}) "
+              f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING "
               f"RETURNING 1 AS new), sender AS (INSERT INTO {_table(Resident)} ")
     key, seen, created = _cols(Resident, "oa_openid"), _cols(Resident, "last_message_at"), _cols(Resident, "created_at")
     opt_ins = _cols(Resident, "subscribe_opt_ins")
-    answer = "SELECT (SELECT fresh FROM pair), (SELECT new FROM stored)"
     return {
         "ejia_record_touching": f"{stored}({key}, {seen}, {created}, {opt_ins}) SELECT $2, $7, $7, 0 FROM stored "
-                                f"ON CONFLICT ({key}) DO UPDATE SET {seen} = excluded.{seen}) {answer}",
+                                f"ON CONFLICT ({key}) DO UPDATE SET {seen} = excluded.{seen}) SELECT new FROM stored",
         "ejia_record_ensuring": f"{stored}({key}, {created}, {opt_ins}) SELECT $2, $7, 0 FROM stored "
-                                f"ON CONFLICT ({key}) DO NOTHING) {answer}",
+                                f"ON CONFLICT ({key}) DO NOTHING) SELECT new FROM stored",
     }

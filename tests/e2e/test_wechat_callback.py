@@ -6,16 +6,19 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import peewee
 import pytest
 import redis as redis_lib
 import requests
 
 from backend.errors import DomainError
-from backend.models import InboundMessage, Resident
+from backend.models import InboundMessage, OutboxMessage, Resident
 from backend.services.residents import touch_resident
 from tests.e2e.wechat_support import CapturingDialog, dialog, post as _post, stored  # noqa: F401
 from tests.fixtures_web import PREVIOUS_AES_KEY, gunicorn_server, post_concurrently, sha1_sorted
 from wechat import dispatch, inbound
+from wechat.spool import REPLY as SPOOLED_REPLY
+from workers.testing import wait_for
 
 STORM_EFFECTS = "test:storm:effects"
 
@@ -318,3 +321,22 @@ def test_url_check(live_app):
                            ({**good, "timestamp": stale, "signature": sha1_sorted(token, stale, "7")}, 403),
                            ({**good, "echostr": None}, 400)]:
         assert requests.get(url, params={k: v for k, v in params.items() if v}, timeout=5).status_code == status
+
+
+def test_a_push_whose_database_went_away_mid_answer_is_acted_on_once_when_it_is_back(live_app, monkeypatch):
+    """Stored (claimed), then the database lost before the dialog finished: not an apology but
+    the spool — and on replay the claim is recognised as this delivery's own and acted on."""
+    flaky = CapturingDialog(error=peewee.OperationalError("server closed the connection unexpectedly"))
+    monkeypatch.setattr(dispatch, "dialog_module", lambda: flaky)
+    user = live_app.user()
+    assert user.send_text("路灯坏了") == SPOOLED_REPLY
+    [row] = stored()
+    assert row.reply is None  # kept, not acted on (the replayer keeps trying while it fails)
+    flaky.error = None  # the database is back
+    spool = live_app.app.extensions["ejia.wechat.spool"]
+    wait_for(lambda: not spool.pending(), timeout=30)
+    [row] = stored()
+    assert row.reply == "收到" and {m.text for m in flaky.seen} == {"路灯坏了"} and len(flaky.seen) >= 2
+    [late] = OutboxMessage.select().where(OutboxMessage.topic == "wechat.reply")
+    assert late.payload == {"openid": user.openid, "dedupe_key": row.dedupe_key, "text": "收到"}
+    assert user.send_text("还有一件") == "收到"  # straight to the dialog again

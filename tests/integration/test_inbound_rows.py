@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from backend.models import CallbackNonce, InboundMessage, Resident
+from backend.models import InboundMessage, Resident
 from backend.services import residents
 
 _NONCES = ((1_700_000_000, str(n)) for n in itertools.count())
@@ -55,8 +55,10 @@ def test_a_pair_is_accepted_once_and_a_reuse_stores_nothing(clean_db):
     assert _record("msg:3", nonce=(pair[0] + 1, pair[1])) is not None  # same nonce, another second: fine
 
 
-def test_pairs_are_forgotten_by_age(clean_db):
-    for timestamp in (1_000, 2_000, 3_000):
-        _record(f"msg:{timestamp}", nonce=(timestamp, "1"))
-    assert residents.forget_nonces(2_500) == 2
-    assert [(p.timestamp, p.nonce) for p in CallbackNonce.select()] == [(3_000, "1")]
+def test_a_copy_under_a_fresh_pair_is_a_copy_and_under_a_used_pair_a_replay(clean_db):
+    first = (1_800_000_000, "1")
+    _record("msg:1", nonce=first)
+    assert _record("msg:1", nonce=(1_800_000_005, "2")) is None  # WeChat's retry: signed afresh
+    with pytest.raises(residents.NonceReused):
+        _record("msg:1", nonce=first)  # the very same request again
+    assert [(r.callback_timestamp, r.callback_nonce) for r in InboundMessage.select()] == [first]

@@ -12,13 +12,9 @@ message is answered within the request.
 """
 from __future__ import annotations
 
-import logging
-
 from backend import config
 from backend.db import open_connection
 from wechat.messages import Incoming
-
-log = logging.getLogger("ejia.dialog")
 
 
 def respond(incoming: Incoming, redis) -> str | None:

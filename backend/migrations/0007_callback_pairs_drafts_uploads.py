@@ -1,10 +1,12 @@
 """/wechat remembers every accepted (timestamp, nonce) pair; chat drafts and mini-program upload
 receipts live in the database, not only in Redis (issue 13).
 
-``callback_nonce``: a signed callback URL (timestamp, nonce, signature) is valid for the whole
-timestamp window, and in plaintext mode the signature does not cover the body — so a URL taken
-from an access log could carry a forged body. Each accepted pair is stored with the push, in
-the same statement; a second push under it is refused (issue 13, DESIGN §10).
+``inbound_message.callback_timestamp/callback_nonce``: a signed callback URL (timestamp,
+nonce, signature) is valid for the whole timestamp window, and in plaintext mode the
+signature does not cover the body — so a URL taken from an access log could carry a forged
+body. Each accepted push keeps its callback's pair, unique, written by the same insert; a
+second push under it is refused (issue 13, DESIGN §10). Rows stored before have none (NULLs
+never collide).
 
 ``dialog_draft``: the chat's state between messages (the open flow, its draft: text, place,
 photo media ids, the step), the latest position report and a short per-person lease. It lived
@@ -18,15 +20,6 @@ from peewee import *
 
 
 def up(migrator, db):
-    class CallbackNonce(Model):
-        timestamp = BigIntegerField()
-        nonce = CharField(max_length=64)
-
-        class Meta:
-            database = db
-            table_name = "callback_nonce"
-            primary_key = CompositeKey("timestamp", "nonce")
-
     class DialogDraft(Model):
         openid = CharField(max_length=64, unique=True)
         flow = CharField(max_length=16, null=True)
@@ -58,10 +51,19 @@ def up(migrator, db):
             table_name = "media_upload"
             indexes = ((("uploader", "media"), True),)
 
-    db.create_tables([CallbackNonce, DialogDraft, MediaUpload])
+    db.create_tables([DialogDraft, MediaUpload])
+    migrator.migrate(
+        migrator.add_column("inbound_message", "callback_timestamp", BigIntegerField(null=True)),
+        migrator.add_column("inbound_message", "callback_nonce", CharField(max_length=64, null=True)),
+        migrator.add_index("inbound_message", ("callback_timestamp", "callback_nonce"), True),
+    )
 
 
 def down(migrator, db):
     db.execute_sql('DROP TABLE IF EXISTS "media_upload"')
     db.execute_sql('DROP TABLE IF EXISTS "dialog_draft"')
-    db.execute_sql('DROP TABLE IF EXISTS "callback_nonce"')
+    migrator.migrate(
+        migrator.drop_index("inbound_message", "inbound_message_callback_timestamp_callback_nonce"),
+        migrator.drop_column("inbound_message", "callback_nonce"),
+        migrator.drop_column("inbound_message", "callback_timestamp"),
+    )
