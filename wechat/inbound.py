@@ -90,19 +90,19 @@ class Answer:
 def xml_root(body: bytes) -> Element:
     """Parse with DTDs, entities and external references refused (billion laughs, XXE), and
     at most MAX_DEPTH levels deep. The parse itself does not recurse; the depth is checked
-    with an explicit stack before anything walks the tree recursively."""
+    level by level before anything walks the tree recursively."""
     try:
         root = safe_xml.fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except (DefusedXmlException, ParseError) as exc:
         raise BadMessage(f"unreadable XML: {exc.__class__.__name__}") from None
     if root.tag != "xml":
         raise BadMessage("root element is not <xml>")
-    level = [(root, 1)]
-    while level:
-        element, depth = level.pop()
+    level, depth = [root], 1
+    while level:  # one list per level: a handful of steps for any real push
         if depth > MAX_DEPTH:
             raise BadMessage(f"XML nested deeper than {MAX_DEPTH} levels")
-        level.extend((child, depth + 1) for child in element)
+        level = [child for element in level for child in element]
+        depth += 1
     return root
 
 
