@@ -100,7 +100,7 @@ class Rule:
 RULES: dict[str, Rule] = {
     "route": Rule(("reported",), "system", label="分派"),
     "accept": Rule(("assigned",), "holder", label="受理"),
-    "return": Rule(("assigned",), "holder", needs_note=True, label="退回"),
+    "return": Rule(("assigned", "processing"), "return_party", needs_note=True, label="退回"),
     "escalate": Rule(HELD_STATUSES, "holder", needs_note=True, label="上报"),
     "dispatch": Rule(HELD_STATUSES, "centre_holder", label="派遣"),
     "resolve": Rule(("processing",), "holder", needs_note=True, label="处置反馈"),
@@ -201,6 +201,9 @@ def _allowed(rule: Rule, event: EventView, actor: Actor, places: Places) -> bool
         return is_holder(event, actor)
     if who == "centre_holder":
         return is_holder(event, actor) and event.holder is not None and event.holder.level == "centre"
+    if who == "return_party":  # the holder (before accepting), or a centre re-routing a misroute (转办)
+        return is_holder(event, actor) or (
+            actor.kind == "staff" and actor.role in CENTRE_ROLES and _in_scope(actor, event.area_path))
     if who == "holder_or_centre":
         return is_holder(event, actor) or (
             actor.kind == "staff" and actor.role in CENTRE_ROLES and _in_scope(actor, event.area_path)
@@ -303,6 +306,17 @@ def _reopen(event, actor, params, places):
 
 
 def _return(event, actor, params, places):
+    """退回: back to be routed again — to the grid the returner names, or one level up from the
+    returner (services/events.route_event); never back to the person who returned it."""
+    centre = actor.role in CENTRE_ROLES
+    if event.status == "processing" and not centre:
+        raise DomainError("wrong_status", "这件事已经接单了，不能退回；确实不归您管请上报",
+                          status=event.status)
+    grid_id = params.get("suggested_grid_id")
+    if grid_id is not None and actor.role == "grid_worker" and grid_id == actor.area_id:
+        raise DomainError("own_grid", "不能退回到自己的网格，请写明应该归哪个网格")
+    if centre and grid_id is None:
+        raise DomainError("grid_required", "转办请选择要转给的网格")
     return Transition("return", "reported", holder=None)
 
 

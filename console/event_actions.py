@@ -9,28 +9,16 @@ from __future__ import annotations
 from backend import workflow
 from backend.errors import DomainError
 from backend.models import Area, Category, Department, Event
-from backend.services.context import event_view, places_for
+from backend.services.actions import allowed_actions
 
 # Order of the buttons on the event page.
 CONSOLE_ACTIONS = ("accept", "dispatch", "return", "escalate", "urge", "verify", "reopen", "reject", "merge",
                    "comment")
 LABELS = {"return": "转办（退回并指定网格）"}
-_REFUSALS = ("not_allowed", "wrong_status", "staff_only")
 
 
 def available_actions(event: Event, actor) -> list[str]:
-    view, places = event_view(event), places_for(event)
-    stub = {"note": "-", "duplicate_of": -1, "outcome": "satisfied",
-            "department_id": next(iter(places.department_areas), None)}
-    out = []
-    for action in CONSOLE_ACTIONS:
-        try:
-            workflow.decide(view, actor, action, stub, places)
-        except DomainError as err:
-            if err.code in _REFUSALS:
-                continue
-        out.append(action)
-    return out
+    return allowed_actions(event, actor, CONSOLE_ACTIONS)
 
 
 def label(action: str) -> str:
@@ -38,13 +26,19 @@ def label(action: str) -> str:
 
 
 def dispatch_departments(event: Event) -> tuple[list[Department], int | None]:
-    """Departments serving the holding centre's area (nearest first), and the one the
-    category's ``default_department_kind`` preselects."""
+    """Departments the holding centre oversees — those serving its area or an area above it, and,
+    for a city or district centre, those of every street below it (the street where the case
+    happened first) — and the one the category's ``default_department_kind`` preselects."""
     area_id = event.holder_area_id or event.grid_id
     area = Area.get_or_none(Area.id == area_id) if area_id else None
     chain = [int(p) for p in area.path.strip("/").split("/") if p] if area else []
-    departments = list(Department.select().where(Department.area.in_(chain) if chain else Department.area.is_null()))
-    depth = {area_id: i for i, area_id in enumerate(chain)}
+    where = Department.area.in_(chain) if chain else Department.area.is_null()
+    if area is not None:
+        below = Area.select(Area.id).where(Area.path.startswith(area.path))
+        where |= Department.area.in_(below)
+    departments = list(Department.select().where(where))
+    happened = [int(p) for p in (event.area_path or "").strip("/").split("/") if p]
+    depth = {a: i for i, a in enumerate(happened)}
     departments.sort(key=lambda d: (-depth.get(d.area_id, -1), d.sort_order, d.id))
     kind = None
     if event.category_id:

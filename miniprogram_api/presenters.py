@@ -124,7 +124,7 @@ def allowed_actions(event: Event, actor: workflow.Actor) -> list[str]:
     """Buttons to show: actions ``decide`` would accept now (the POST re-checks everything)."""
     names = STAFF_ACTIONS if actor.kind == "staff" else RESIDENT_ACTIONS
     view, places = event_view(event), places_for(event)
-    probe = {"note": "·", "photo_count": 1, "duplicate_of": -1, "score": 5,
+    probe = {"note": "·", "photo_count": 1, "duplicate_of": -1, "score": 5, "suggested_grid_id": 0,
              "department_id": next(iter(places.department_areas), None)}
     allowed = []
     for name in names:

@@ -18,7 +18,7 @@ from backend.workflow import SYSTEM, Actor, Holder, check_staff_role
 log = logging.getLogger("ejia.events")
 
 MAX_DESCRIPTION = 4000
-SOURCES = ("wechat", "miniprogram", "console", "open311", "staff")
+SOURCES = ("wechat", "miniprogram", "console", "open311", "staff", "h5")
 
 
 @dataclass
@@ -260,15 +260,17 @@ def _attach(event, step, media_ids, wechat_media_ids):
         Attachment.create(event=event, step=step, wechat_media_id=str(wechat_id)[:128])
 
 
-def choose_grid_worker(grid_id: int) -> int | None:
-    """The grid's worker with the fewest open tasks (ties: lowest id); None if the grid has none."""
+def choose_grid_worker(grid_id: int, exclude: int | None = None) -> int | None:
+    """The grid's worker with the fewest open tasks (ties: lowest id), never ``exclude`` (who
+    returned it); None if the grid has nobody else."""
     open_count = (
         Event.select(peewee.fn.COUNT(Event.id))
         .where((Event.holder_staff == Staff.id) & Event.status.in_(("assigned", "processing")))
     )
     row = (
         Staff.select(Staff.id, open_count.alias("load"))
-        .where((Staff.area == grid_id) & (Staff.role == "grid_worker") & (Staff.active == True))  # noqa: E712
+        .where((Staff.area == grid_id) & (Staff.role == "grid_worker") & (Staff.active == True)  # noqa: E712
+               & (Staff.id != (exclude or 0)))
         .order_by(peewee.SQL("load"), Staff.id)
         .first()
     )
@@ -276,7 +278,8 @@ def choose_grid_worker(grid_id: int) -> int | None:
 
 
 def route_event(event_id: int) -> Event:
-    """reported → assigned: the grid it happened in (or the grid a 退回 named), else the centre.
+    """reported → assigned: the grid it happened in, else the centre; after a 退回, the grid the
+    returner named, else one level above the returner — never back to the person who returned it.
 
     Idempotent: an event that is no longer `reported` is left alone (jobs may run twice).
     """
@@ -288,13 +291,31 @@ def route_event(event_id: int) -> Event:
             raise NotFound("event_not_found", "没有找到这件事")
         if event.status != "reported":
             return event
-        grid_id = event.suggested_grid_id or event.grid_id
-        if grid_id is not None:
-            holder = Holder("grid", area_id=grid_id, staff_id=choose_grid_worker(grid_id))
+        returned = (EventStep.select().where(EventStep.event == event.id).order_by(EventStep.id.desc()).first())
+        if returned is not None and returned.action == "return":
+            holder = _after_return(event, returned)
+            event.suggested_grid = None  # used once; the return step keeps it on record
+        elif event.grid_id is not None:
+            holder = Holder("grid", area_id=event.grid_id, staff_id=choose_grid_worker(event.grid_id))
         else:
             holder = Holder("centre", area_id=_centre_for(event).id)
         apply_transition(event, SYSTEM, "route", {"holder": holder})
     return event
+
+
+def _after_return(event: Event, returned: EventStep) -> Holder:
+    returner = returned.actor_staff_id
+    if event.suggested_grid_id is not None:
+        grid_id = event.suggested_grid_id
+        return Holder("grid", area_id=grid_id, staff_id=choose_grid_worker(grid_id, exclude=returner))
+    came_from = returned.from_holder or {}
+    level, area_id = came_from.get("level"), came_from.get("area_id")
+    area = _grid(area_id) if area_id else None
+    if level == "grid" and area is not None and area.parent_id:
+        return Holder("community", area_id=area.parent_id)  # the community head re-routes it
+    if level == "community" and area is not None and area.parent_id:
+        return Holder("centre", area_id=area.parent_id)
+    return Holder("centre", area_id=_centre_for(event).id)
 
 
 def add_place(ref, reporter: Actor, *, lat=None, lng=None, datum="wgs84", address=None,

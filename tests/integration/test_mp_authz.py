@@ -39,7 +39,9 @@ def allowed(action: str, state: str, caller: str) -> bool:
     held = HOLDERS.get(state, set())
     if action == "accept":
         return state.startswith("assigned") and caller in held
-    if action == "return":
+    if action == "return":  # the holder before 接单; a centre re-routes (转办) anything held below it
+        if caller in CENTRES:
+            return state.startswith("assigned") or state == "processing_grid"
         return state.startswith("assigned") and caller in held
     if action == "escalate":  # up one level; a centre has no level above it (dispatch or reject)
         return state in ("assigned_grid", "processing_grid", "assigned_community", "assigned_department") \
@@ -142,6 +144,8 @@ def call(matrix: Matrix, caller: str, action: str, event: Event):
         body["department_id"] = matrix.world.dept.id
     if action == "merge":
         body["duplicate_of"] = matrix.merge_target.number
+    if action == "return":
+        body["suggested_grid_id"] = matrix.world.grid_b.id
     return client.post(f"/events/{event.number}/actions/{action}", body)
 
 

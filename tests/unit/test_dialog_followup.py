@@ -8,14 +8,14 @@ from wechat.dialog.commands import RememberLocation, ResidentAction, Result
 from tests.unit.test_dialog_support import GIBBERISH, Chat, event_fact
 
 
-def test_progress_lists_my_recent_events_with_status_and_last_step():
-    events = (event_fact("20261126-0004", "processing", last_step="今天 09:30 受理 网格员 张*"),
-              event_fact("20261126-0003", "closed", last_step="昨天 16:00 处置反馈 网格员 张*"),
+def test_progress_lists_my_recent_events_with_their_status_and_since_when():
+    events = (event_fact("20261126-0004", "processing", last_step="今天 09:30"),
+              event_fact("20261126-0003", "closed", last_step="昨天 16:00"),
               event_fact("20261126-0001", "assigned", followed=True, description="垃圾没人清"))
     reply = Chat().text("进度", my_events=events)
-    assert "20261126-0004" in reply and "处置中：今天 09:30 受理 网格员 张*" in reply
-    assert "已办结，待您打分" in reply and "20261126-0001（关注）" in reply and "查 编号" in reply
-    assert "张三" not in reply
+    assert "20261126-0004" in reply and "处置中（今天 09:30）" in reply  # a status, shown as a status
+    assert "已办结，待您打分（昨天 16:00）" in reply and "20261126-0001（关注）" in reply and "查 编号" in reply
+    assert "评价" not in reply.split("查 编号")[0].replace("待您打分", "")
 
 
 def test_progress_menu_click_and_query_word_are_the_same_intent():

@@ -53,7 +53,7 @@ def test_todo_lists_tasks_with_short_numbers_in_deadline_order():
     assert lines[0] == texts.TODO_HEAD and lines[1].startswith("[5]") and "已超时" in lines[1]
     assert lines[2].startswith("[3]") and "金源第一网格" in lines[2]
     assert lines[3] == texts.DOING_HEAD and lines[4].startswith("[2]")
-    assert "还有4件" in reply and "接单 3" in reply
+    assert "还有4件" in reply and "接单 5" in reply and "办结 5" in reply  # the hint names a number on screen
 
 
 def test_todo_empty_and_for_non_staff():
@@ -117,18 +117,60 @@ def test_two_staff_actions_close_an_event_in_their_own_grid():
     actions = [c for c in chat.commands if isinstance(c, StaffAction)]
     assert [a.action for a in actions] == ["accept", "resolve"]  # the figure: 2 staff actions
     assert actions[1] == StaffAction(7, "20261126-0003", "resolve", note="已清理干净", wechat_media_ids=("m-after",))
-    assert reply == texts.CLOSED.format(number="20261126-0003") and chat.state.idle
+    assert reply == texts.CLOSED.format(number="20261126-0003")
+    assert chat.state.step == "after"  # a further photo goes to this case
+    assert chat.photo("m-more") == texts.PHOTO_ADDED_TO.format(number="20261126-0003")
+    assert chat.last_commands == [StaffAction(7, "20261126-0003", "comment", note=texts.PHOTO_ADDED_STAFF,
+                                              wechat_media_ids=("m-more",))]
+    chat.text("待办")
+    assert chat.state.idle
 
 
-def test_resolve_asks_for_photo_and_note_in_either_order():
+def test_resolve_then_a_photo_is_two_messages_the_sentence_optional():
     chat = Chat(staff=WORKER)
     assert "请拍一张处理后的照片" in chat.text("办结 3", task=task_fact(3, "processing"))
     assert chat.text(GIBBERISH).startswith(texts.HINT)
-    assert chat.photo("m-1") == texts.ASK_RESOLVE_NOTE
-    assert chat.photo("m-2") == texts.ASK_RESOLVE_NOTE
     chat.results[StaffAction] = Result.done(number="20261126-0003", status="resolved")
-    assert chat.text("已清运完毕") == texts.RESOLVED.format(number="20261126-0003")
-    assert chat.last_commands[0].wechat_media_ids == ("m-1", "m-2")
+    assert chat.photo("m-1") == texts.RESOLVED.format(number="20261126-0003")
+    assert chat.last_commands == [StaffAction(7, "20261126-0003", "resolve", note=texts.RESOLVED_BY_PHOTO,
+                                              wechat_media_ids=("m-1",))]
+
+
+def test_a_photo_first_then_a_sentence_closes_the_one_case_in_hand():
+    chat = Chat(staff=WORKER)
+    doing = (task_fact(3, "processing", own_grid=True),)
+    reply = chat.photo_with("m-1", tasks_doing=doing)
+    assert reply.startswith("照片收到") and "[3]" in reply and chat.state.flow == "resolve"
+    assert chat.text("已清理干净") == texts.CLOSED.format(number="20261126-0003")
+    assert chat.last_commands == [StaffAction(7, "20261126-0003", "resolve", note="已清理干净",
+                                              wechat_media_ids=("m-1",))]
+    assert not chat.submitted()  # never a resident report
+
+
+def test_a_photo_first_with_several_cases_asks_which_then_resolve_n_uses_it():
+    chat = Chat(staff=WORKER)
+    doing = (task_fact(3, "processing"), task_fact(4, "processing"))
+    assert texts.PHOTO_WHICH_TASK in chat.photo_with("m-1", tasks_doing=doing)
+    chat.results[StaffAction] = Result.done(number="20261126-0004", status="resolved")
+    chat.text("办结 4", task=task_fact(4, "processing"))
+    assert chat.last_commands == [StaffAction(7, "20261126-0004", "resolve", note=texts.RESOLVED_BY_PHOTO,
+                                              wechat_media_ids=("m-1",))]
+    assert not chat.submitted()
+
+
+def test_a_photo_with_no_case_in_hand_is_a_report_as_before():
+    chat = Chat(staff=WORKER)
+    chat.photo_with("m-1", tasks_doing=())
+    assert chat.state.flow == "report"
+
+
+def test_verification_takes_a_photo_too():
+    chat = Chat(staff=WORKER)
+    chat.text("办结 3", task=task_fact(3, "resolved", own_grid=True))
+    chat.photo("m-check")
+    assert chat.last_commands == [StaffAction(7, "20261126-0003", "comment", note=texts.PHOTO_ADDED_STAFF,
+                                              wechat_media_ids=("m-check",))]
+    assert not chat.submitted()
 
 
 def test_resolve_without_photo_is_allowed_only_where_the_category_waives_it():

@@ -98,6 +98,9 @@ class Chat:
     def photo(self, media_id: str = "m-photo") -> str | None:
         return self.send("image", media_id=media_id)
 
+    def photo_with(self, media_id: str = "m-photo", **facts) -> str | None:
+        return self.send("image", media_id=media_id, facts=facts)
+
     def location(self, place: PlaceFact | None = PLACE_A, error: str | None = None, **facts) -> str | None:
         facts.update(message_place=place, place_error=error)
         return self.send("location", lat=24.502, lng=117.649, facts=facts)

@@ -146,6 +146,8 @@ def _message(state: State, turn: Turn) -> Outcome:
     danger = urgent.check(state, turn)  # emergencies first: before any other reading of the text
     if danger is not None:
         return Outcome(*danger)
+    if state.flow == "resolve" and state.step == "after" and not turn.is_media:
+        state = State()  # the case is done; anything but a photo is read afresh
     if turn.facts.revisit_asked and turn.text.strip() in REVISIT_ANSWERS:  # the centre's 回访 question
         return Outcome(state, None, [AnswerRevisit(turn.facts.revisit_asked, turn.text.strip())])
     if turn.text:
@@ -242,6 +244,8 @@ def _report_intent(state: State, turn: Turn) -> Outcome:
 
 def _idle(state: State, turn: Turn) -> Outcome:
     msg, intent = turn.msg, turn.intent
+    if turn.is_media and turn.facts.staff and any(t.status == "processing" for t in turn.facts.tasks_doing):
+        return Outcome(*staff.photo_first(state, turn))  # a case in hand: the photo is for it
     if msg.kind == "voice" or turn.is_media or msg.kind == "location":
         return Outcome(*resident.start(turn))
     if msg.kind == "link":

@@ -19,7 +19,7 @@ def _event_line(event) -> str:
         status += "，待您打分"
     mark = "（关注）" if event.followed else ""
     line = f"· {event.number}{mark} {texts.short(event.description, 16)}\n  {status}"
-    return line + (f"：{event.last_step}" if event.last_step else "")
+    return line + (f"（{event.last_step}）" if event.last_step else "")
 
 
 def progress(turn) -> str:

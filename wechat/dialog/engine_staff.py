@@ -3,7 +3,10 @@
 N is the full number (20261126-0003) or the short daily sequence shown in 待办 ([3]); the
 shell resolves it to a ``TaskFact`` within the staff member's own tasks, so an event outside
 their scope is simply “not found”. 办结 in their own grid closes in one step (the workflow
-decides), so closing an event from chat takes two actions: 接单 N, then 办结 N with a photo.
+decides), so closing an event from chat takes two actions: 接单 N, then 办结 N with a photo —
+and after 接单, two messages in any order: "办结 N 已清理干净" + a photo, a photo + "办结 N"
+(or, with one case in hand, + a sentence), or "办结 N" + a photo (the sentence is optional).
+A photo that follows a 办结 or a 核查 is added to that case; it never starts a resident report.
 """
 from __future__ import annotations
 
@@ -25,6 +28,11 @@ def _task_line(task) -> str:
     return " · ".join(parts)
 
 
+def _first_short(facts) -> int | None:
+    tasks = facts.tasks_todo + facts.tasks_doing
+    return tasks[0].short if tasks else None
+
+
 def todo(turn) -> str:
     facts = turn.facts
     if facts.staff is None:
@@ -38,7 +46,7 @@ def todo(turn) -> str:
         lines += [texts.DOING_HEAD] + [_task_line(t) for t in facts.tasks_doing]
     if facts.tasks_more:
         lines.append(texts.TODO_MORE.format(n=facts.tasks_more))
-    lines.append(texts.TODO_FOOT)
+    lines.append(texts.TODO_FOOT.format(n=_first_short(facts)))
     return "\n".join(lines)
 
 
@@ -54,32 +62,48 @@ def command(state: State, turn) -> tuple[State, str | None, list]:
     task = facts.task
     if task is None:
         return state, texts.TASK_NOT_FOUND.format(ref=intent.ref), []
+    carried = tuple(state.draft.get("photos") or ()) if state.flow == "resolve" else ()
     if intent.action == "accept":
         return state, None, [StaffAction(staff.id, task.number, "accept")]
     if intent.action in ("return", "escalate"):
         if not intent.arg:
             return state, texts.NEED_REASON.format(word=word, short=task.short), []
         return state, None, [StaffAction(staff.id, task.number, intent.action, note=intent.arg[:TEXT_LIMIT])]
-    return _start_resolve(state, turn, task)
+    return _start_resolve(state, turn, task, carried)
 
 
-def _start_resolve(state: State, turn, task):
+def _start_resolve(state: State, turn, task, photos: tuple = ()):
     staff = turn.facts.staff
     if task.status == "assigned":
         return state, texts.ACCEPT_FIRST.format(short=task.short), []
     if task.status == "resolved" and task.own_grid:
-        return state, None, [StaffAction(staff.id, task.number, "verify")]
+        after = State(flow="resolve", step="after", draft={"number": task.number, "photos": []})
+        return after, None, [StaffAction(staff.id, task.number, "verify", wechat_media_ids=tuple(photos))]
     if task.status != "processing":
         return state, texts.CANNOT_RESOLVE.format(status=task.status_name), []
     note = turn.intent.arg[:TEXT_LIMIT] if turn.intent.arg else None
     draft = {"number": task.number, "short": task.short, "photo_required": task.photo_required,
-             "note": note, "photos": []}
+             "note": note, "photos": list(photos)}
     new = State(flow="resolve", step="collect", draft=draft)
-    if note and not task.photo_required:
+    if _resolve_ready(draft):
         return _finish_resolve(new, staff.id)
     if note:
         return new, texts.ASK_RESOLVE_PHOTO, []
     return new, texts.ASK_RESOLVE.format(number=task.number, description=texts.short(task.description, 14)), []
+
+
+def photo_first(state: State, turn):
+    """A photo from staff with cases in hand, before any 办结: keep it for the one they mean."""
+    facts, staff = turn.facts, turn.facts.staff
+    doing = [t for t in facts.tasks_doing if t.status == "processing"]
+    draft = {"photos": [turn.msg.media_id], "photo_required": True, "note": None}
+    if len(doing) == 1:
+        task = doing[0]
+        draft.update(number=task.number, short=task.short, photo_required=task.photo_required)
+        return (State(flow="resolve", step="collect", draft=draft),
+                texts.PHOTO_FOR_TASK.format(short=task.short, description=texts.short(task.description, 14)), [])
+    lines = [texts.PHOTO_WHICH_TASK] + [_task_line(t) for t in doing]
+    return State(flow="resolve", step="which", draft=draft), "\n".join(lines), []
 
 
 def start_quick(state: State, turn):
@@ -114,15 +138,30 @@ def _resolve_prompt(draft) -> str:
 
 
 def _resolve_ready(draft) -> bool:
-    return bool(draft.get("note")) and (bool(draft["photos"]) or not draft["photo_required"])
+    """A photo is enough (the sentence is optional); without one, a sentence where none is needed."""
+    return bool(draft["photos"]) or (bool(draft.get("note")) and not draft["photo_required"])
 
 
 def _continue_resolve(state: State, turn, staff_id: int):
     draft = dict(state.draft)
     intent = turn.intent
+    if state.step == "after":  # after 办结 / 核查: a photo belongs to that case
+        if turn.is_media and turn.msg.media_id:
+            return state, None, [StaffAction(staff_id, draft["number"], "comment", note=texts.PHOTO_ADDED_STAFF,
+                                             wechat_media_ids=(turn.msg.media_id,))]
+        return state, texts.HINT, []
+    if state.step == "which":  # a photo came first and several cases are in hand
+        if turn.is_media and turn.msg.media_id:
+            draft["photos"] = (draft["photos"] + [turn.msg.media_id])[:MAX_PHOTOS]
+            return state.copy(draft=draft), texts.PHOTO_WHICH_TASK, []
+        return state, texts.PHOTO_WHICH_TASK, []
     if turn.is_media and turn.msg.media_id:
         if len(draft["photos"]) < MAX_PHOTOS:
             draft["photos"] = draft["photos"] + [turn.msg.media_id]
+        if draft.get("photos") and draft.get("note"):
+            return _finish_resolve(state.copy(draft=draft), staff_id)
+        if state.draft.get("photos"):  # a second photo before the sentence: keep collecting
+            return state.copy(draft=draft), texts.ASK_RESOLVE_NOTE, []
     elif turn.text and intent.name == "text" and meaningful(turn.text):
         draft["note"] = turn.text[:TEXT_LIMIT]
     elif intent.name == "skip" and draft["photo_required"]:
@@ -137,7 +176,7 @@ def _continue_resolve(state: State, turn, staff_id: int):
 
 def _finish_resolve(state: State, staff_id: int):
     draft = state.draft
-    command = StaffAction(staff_id, draft["number"], "resolve", note=draft["note"],
+    command = StaffAction(staff_id, draft["number"], "resolve", note=draft.get("note") or texts.RESOLVED_BY_PHOTO,
                           wechat_media_ids=tuple(draft["photos"]))
     return state.copy(step="submitting"), None, [command]
 
@@ -206,9 +245,13 @@ def conclude(state: State, command, result: Result) -> tuple[State, str]:
         return _conclude_quick(state, result)
     if state.flow == "resolve" and state.step == "submitting":
         state = State()
+        if result.ok and command.action == "resolve":  # photos that follow go to this case
+            state = State(flow="resolve", step="after", draft={"number": command.number, "photos": []})
     if not result.ok:
-        return state, texts.REFUSED.format(message=result.message)
+        return (State() if state.step == "after" else state), texts.REFUSED.format(message=result.message)
     number, data = command.number, result.data
+    if command.action == "comment":
+        return state, texts.PHOTO_ADDED_TO.format(number=number)
     if command.action == "accept":
         return state, texts.ACCEPTED.format(number=number, short=data.get("short", number))
     if command.action == "resolve":

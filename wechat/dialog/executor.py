@@ -110,6 +110,10 @@ class Executor:
         params: dict = {}
         if cmd.note:
             params["note"] = cmd.note
+        if cmd.action == "return" and cmd.note:
+            grid = lookups.grid_named_in(cmd.note, exclude=staff.area_id)  # "退回 3 应该是金源第二网格的"
+            if grid is not None:
+                params["suggested_grid_id"] = grid.id
         if cmd.wechat_media_ids:
             params["wechat_media_ids"] = list(cmd.wechat_media_ids)
             params["photo_count"] = len(cmd.wechat_media_ids)

@@ -85,7 +85,7 @@ class EventFact:
     status_name: str
     description: str
     category_label: str = ""
-    last_step: str = ""  # “11月26日 09:30 受理 网格员 张*”
+    last_step: str = ""  # when it reached its present status: “11月26日 09:30”
     rated: bool = False
     followed: bool = False  # the resident follows it rather than reported it
     trajectory: tuple = ()  # lines, oldest first

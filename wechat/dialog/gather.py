@@ -87,8 +87,8 @@ def gather(state: State, msg: Incoming, settings, store, expired_flow: str | Non
         facts["revisit_asked"] = asked.event.number if asked else None
     if name == "complain" and resident_id:
         facts["complainable"] = lookups.complainable(resident_id)
-    if staff is not None and name == "todo":
-        facts.update(lookups.tasks(staff))
+    if staff is not None and (name == "todo" or (msg.kind in ("image", "video", "shortvideo") and state.idle)):
+        facts.update(lookups.tasks(staff))  # 待办, or a photo that may belong to a case in hand
     if staff is not None and name == "staff" and intent.ref:
         facts["task"] = lookups.task_for(staff, intent.ref)
     return Facts(**facts)

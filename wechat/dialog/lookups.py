@@ -9,12 +9,12 @@ from __future__ import annotations
 import datetime as dt
 
 from backend import clock
-from backend.models import Event, Rating, Resident, Staff
+from backend.models import Event, EventStep, Rating, Resident, Staff
 from backend.models.people import ROLE_NAMES
 from backend.services import audit, personal_data, queries
-from backend.services.context import event_view, masked_label, staff_actor
+from backend.services.context import event_view, staff_actor
 from backend.services.follow import followed_events, is_follower
-from backend.workflow import ACTION_LABELS, can_see
+from backend.workflow import can_see
 from wechat.dialog.facts import EventFact, MyDataFact, TaskFact
 from wechat.dialog.intents import is_full_number
 
@@ -60,15 +60,13 @@ def _rated(event: Event) -> bool:
 
 
 def event_fact(event: Event, *, for_reporter: bool, followed: bool = False, full: bool = False) -> EventFact:
-    last = queries.last_step(event, public_only=for_reporter)
-    last_line = ""
-    if last is not None:
-        actor = last.actor_label
-        if for_reporter and last.actor_kind == "staff":
-            actor = masked_label(actor)
-        last_line = f"{when(last.created_at)} {ACTION_LABELS.get(last.action, last.action)}"
-        if last.action != "route":
-            last_line += f" {actor}"
+    # When the case reached its present status (a status is shown as a status: "已办结（今天 05:07）",
+    # never as the last action's label).
+    since = (EventStep.select(EventStep.created_at)
+             .where((EventStep.event == event.id) & (EventStep.to_status == event.status)
+                    & ((EventStep.from_status != EventStep.to_status) | EventStep.from_status.is_null()))
+             .order_by(EventStep.id.desc()).first())
+    last_line = when(since.created_at) if since else ""
     category = event.category.plain_name if event.category_id else ""
     trajectory = ()
     if full and not followed:
@@ -179,3 +177,12 @@ def my_data(resident: int) -> MyDataFact | None:
     data = personal_data.my_data(row)
     return MyDataFact(nickname=data.nickname, phone=data.phone, subscribe_opt_ins=data.subscribe_opt_ins,
                       reports_open=data.reports_open, reports_ended=data.reports_ended, follows=data.follows)
+
+
+def grid_named_in(text: str, exclude: int | None = None):
+    """The one grid whose name (or name without 网格) appears in a 退回 reason, else None."""
+    from backend.models import Area
+
+    found = [a for a in Area.select(Area.id, Area.name).where(Area.level == "grid")
+             if a.id != exclude and (a.name in text or (len(a.name) > 4 and a.name.removesuffix("网格") in text))]
+    return found[0] if len(found) == 1 else None
