@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -60,6 +61,7 @@ def main() -> int:
                             mp_residents=args.mp, gap_s=args.gap, log=lambda text: print(text, file=sys.stderr))
     finally:
         stop_sandbox()
+        shutil.rmtree(var_dir, ignore_errors=True)
     figures = summary(report)
     print(f"hardware: {hardware()}")
     print(json.dumps(figures, ensure_ascii=False, indent=1))

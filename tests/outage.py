@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -277,6 +278,7 @@ def run_outage(base_settings, sandbox_url: str, *, outage_s: float = 10.0, warmu
     finally:
         redis_server.stop()
         pg.destroy()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def summary(report: OutageReport) -> dict:
