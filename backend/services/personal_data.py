@@ -20,7 +20,7 @@ from backend.db import transaction
 from backend.errors import DomainError, Forbidden
 from backend.models import AppFeedback, Event, EventFollower, Notification, Resident, Staff
 from backend.phones import normalise_mobile
-from backend.services import audit, opt_ins, queries, retention
+from backend.services import audit, drafts, opt_ins, queries, retention
 from backend.services.context import get_event, staff_actor
 from backend.workflow import OPEN_STATUSES, TERMINAL_STATUSES
 
@@ -119,6 +119,7 @@ def erase_resident(resident: Resident) -> Erased:
         for openid in (resident.oa_openid, resident.mp_openid):
             if openid:
                 retention.clear_inbound(clock.now(), openid=openid)
+                drafts.erase(openid)  # an unfinished chat report, the last position report
         Notification.update(payload=None).where(Notification.recipient == f"resident:{resident.id}").execute()
         for row in AppFeedback.select().where(AppFeedback.resident == resident.id):
             AppFeedback.update(content=privacy.scrub(row.content, known) or "（已删除）", resident=None

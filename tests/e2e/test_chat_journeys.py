@@ -26,6 +26,7 @@ from backend.models import (
     Attachment,
     Building,
     BuildingUnit,
+    DialogDraft,
     Event,
     EventFollower,
     EventStep,
@@ -42,7 +43,6 @@ from wechat.binding import make_bind_qr
 from wechat.cli import cmd_staff_bind_qr
 from wechat.client import OfficialAccount
 from wechat.dialog import texts
-from wechat.dialog.store import PREFIX
 from miniprogram_api.testing import image_bytes
 from workers.testing import drain
 
@@ -231,19 +231,19 @@ def test_photos_sent_together_are_all_kept(env, world, live_app):
     assert kept == {"m-0", "m-1", "m-2", "m-3"}
 
 
-def test_state_lives_in_redis_with_a_ttl_and_a_message_after_expiry_is_told_so(env, world, live_app,
-                                                                              redis_conn):
+def test_state_lives_in_the_database_with_a_ttl_and_a_message_after_expiry_is_told_so(env, world, live_app,
+                                                                                     redis_conn):
     user = live_app.user()
     user.send_text("楼下垃圾好几天没人清了")
-    key = f"{PREFIX}state:{user.openid}"
-    assert json.loads(redis_conn.get(key))["step"] == "place"
-    assert 0 < redis_conn.ttl(key) <= env.dialog_ttl_seconds
+    draft = DialogDraft.get(DialogDraft.openid == user.openid)
+    assert draft.flow == "report" and draft.state["step"] == "place" and draft.lease is None
+    assert 0 < draft.expires_at - time.time() <= env.dialog_ttl_seconds
+    assert redis_conn.keys("ejia:dialog:*") == []  # Redis holds nothing of it
     config.install(env.with_overrides(dialog_ttl_seconds=1))
     user.send_location(*gcj(world.in_a))
     time.sleep(1.1)
     assert user.report_location(*gcj(world.in_a)) is None  # a position report keeps nothing alive
-    time.sleep(1.1)  # Redis lets the state expire
-    assert redis_conn.get(key) is None
+    time.sleep(1.1)  # the state has expired
     reply = user.send_text("1")
     assert reply.startswith("刚才没办完的事") and Event.select().count() == 0
 
