@@ -186,6 +186,12 @@ class AddressIndex:
             _Building(id_, name, address or "", normalize(name), normalize(address), area_id,
                       self._chain(area_id), lat, lng)
             for id_, name, address, area_id, lat, lng in buildings]
+        self._by_name: dict[str, list[_Building]] = {}
+        self._unnamed_in_address: list[_Building] = []  # their address does not hold their name
+        for b in self.buildings:
+            self._by_name.setdefault(b.norm_name, []).append(b)
+            if not _occurrences(b.norm_address, b.norm_name):
+                self._unnamed_in_address.append(b)
         self.units: dict[int, dict[str, tuple[int, str]]] = {}
         for id_, building_id, name in units:
             number = unit_number(name)
@@ -265,9 +271,19 @@ class AddressIndex:
                 elif key not in evidence:
                     evidence[key] = chars
                     guesses.add(key)
-        for b in self.buildings:
+        for b in self._buildings_to_check(hay):
             self._building_evidence(b, hay, named, evidence, guesses)
         return self._ranked(evidence, guesses)[:limit]
+
+    def _buildings_to_check(self, hay: str) -> list[_Building]:
+        """The buildings ``hay`` can name: by a name it holds (an address holds its building's name),
+        plus those whose address lacks their name, plus those whose address holds the whole phrase.
+        Each name is looked for once, however many buildings share it."""
+        found = [b for name, group in self._by_name.items() if name and _occurrences(hay, name) for b in group]
+        found += self._unnamed_in_address
+        if len(hay) >= DISTINCT_NAME:
+            found += [b for b in self.buildings if hay in b.norm_address]
+        return list({b.id: b for b in found}.values())
 
     def _building_evidence(self, b: _Building, hay: str, named: dict, evidence: dict, guesses: set) -> None:
         key = ("building", b.id)

@@ -22,8 +22,9 @@ name. A text is read in five steps:
    邻居, 老人 … — where something is or whom it concerns, not what is wrong) a quarter of it.
 5. **What the terms left unexplained** still counts a little: each character pair and each
    uncommon character of the rest of the text that also occurs in a category's terms adds
-   ``GRAM_WEIGHT`` / (number of categories whose terms hold it) — "裂纹" shares 裂 with 裂缝 and
-   开裂 only, "征迁" shares 征 with 征地 and 征收. Enough to break a tie or to offer something
+   ``GRAM_WEIGHT`` / (number of categories whose terms hold it), a single character half of it
+   unless it is a one-character term itself (赌 in 赌场, 摊 in 小摊) — "裂纹" shares 裂 with 裂缝
+   and 开裂 only, "征迁" shares 征 with 征地 and 征收. Enough to break a tie or to offer something
    when no term matched, never enough to outweigh one whole term. Function words (``STOP_CHARS``)
    never count, so "你好" or "哈哈哈" still suggest nothing.
 
@@ -75,6 +76,7 @@ class Terms:
     heard: sounds.SoundIndex  # multi-character terms, by sound
     codes_of: dict  # multi-character term → codes
     grams: dict  # character or character pair of the terms → codes whose terms hold it
+    keyword_chars: frozenset  # one-character terms: inside another word they still weigh as a pair
 
 
 class _TypoFilter:
@@ -123,9 +125,11 @@ def compile_terms(spec: tuple) -> Terms:
         for term in terms:
             for gram in _grams(term):
                 grams.setdefault(gram, set()).add(code)
+    keyword_chars = {term for term in single if _content(term)}
     return Terms({k: tuple(v) for k, v in by_first.items()}, {k: tuple(v) for k, v in single.items()}, heard,
                  {k: tuple(sorted(v)) for k, v in codes_of.items()},
-                 {g: tuple(sorted(codes)) for g, codes in grams.items() if len(codes) <= MAX_GRAM_CATEGORIES})
+                 {g: tuple(sorted(codes)) for g, codes in grams.items() if len(codes) <= MAX_GRAM_CATEGORIES},
+                 frozenset(keyword_chars))
 
 
 def _content(ch: str) -> bool:
@@ -195,7 +199,8 @@ def score(text: str | None, terms: Terms) -> dict[str, float]:
     for gram in _grams(rest):
         codes = terms.grams.get(gram, ())
         for code in codes:
-            by_grams[code] = by_grams.get(code, 0.0) + GRAM_WEIGHT * (1.0 if len(gram) == 2 else 0.5) / len(codes)
+            strong = len(gram) == 2 or gram in terms.keyword_chars
+            by_grams[code] = by_grams.get(code, 0.0) + GRAM_WEIGHT * (1.0 if strong else 0.5) / len(codes)
     for code, extra in by_grams.items():
         if code in scores or extra >= GRAM_MIN:
             scores[code] = scores.get(code, 0.0) + extra

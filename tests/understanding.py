@@ -1,9 +1,8 @@
 """Category and address understanding, measured on the labelled corpora in tests/data/.
 
-``category_figures()`` runs ``backend.taxonomy.suggest`` over ``category_corpus.tsv`` (and the
-held-out set); ``address_figures()`` runs ``backend.services.address.resolve_address`` over
-``address_corpus.tsv`` against the demo areas (``backend.seed.seed_demo``; needs an open
-database). The suite asserts the goals (tests/unit/test_understanding.py,
+``category_figures()`` runs ``backend.taxonomy.suggest`` over a category set (``CATEGORY_SETS``);
+``address_figures()`` runs ``backend.services.address.resolve_address`` over an address set
+(``ADDRESS_SETS``) against the demo areas (``backend.seed.seed_demo``; needs an open database). The suite asserts the goals (tests/unit/test_understanding.py,
 tests/integration/test_address_corpus.py); docs/understanding.md publishes the figures.
 
     PYTHONPATH=. .venv/bin/python -m tests.understanding     # prints both tables (temporary SQLite)
@@ -17,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DATA = Path(__file__).parent / "data"
-CATEGORY_SETS = ("category_corpus.tsv", "category_holdout.tsv")
+CATEGORY_SETS = ("category_corpus.tsv", "category_holdout.tsv", "category_unseen.tsv")
 ADDRESS_SETS = ("address_corpus.tsv", "address_holdout.tsv")
 
 
