@@ -51,7 +51,6 @@ SUFFIXES = {  # the words a level's name may end with, longest first
 }
 SCORE_BUILDING, SCORE_GRID, SCORE_AREA, SCORE_GUESS = 300, 200, 100, 0
 LOCAL_WEIGHT = 2  # what a building's or grid's own name adds to the characters naming the areas above it
-_PARTICLES = frozenset("的了是在到着过吗呢吧啊呀嘛么就都也还又很太不没把被给让对为和跟与得地")
 
 
 @dataclass(frozen=True)
@@ -197,7 +196,11 @@ class AddressIndex:
             number = unit_number(name)
             if number:
                 self.units.setdefault(building_id, {})[number] = (id_, name)
+        self._by_base: dict[str, list[_Area]] = {}
+        for area in self.areas.values():
+            self._by_base.setdefault(area.base, []).append(area)
         self.heard = sounds.SoundIndex({a.base for a in self.areas.values() if len(a.base) >= MIN_ALIAS})
+        self.buildings_by_id = {b.id: b for b in self.buildings}
 
     @staticmethod
     def _base(name: str, level: str) -> str:
@@ -227,12 +230,8 @@ class AddressIndex:
                 continue
             for start in _occurrences(hay, area.base):
                 found.append((start, self._with_suffix(hay, start + len(area.base), area.level), area.id))
-        by_base: dict[str, list] = {}
-        for area in self.areas.values():
-            by_base.setdefault(area.base, []).append(area)
-        for start, end, base in self.heard.find(hay, lambda s, e, word: not any(
-                ch in _PARTICLES for ch, meant in zip(hay[s:e], word) if ch != meant)):
-            for area in by_base.get(base, ()):
+        for start, end, base in self.heard.find(hay, lambda s, e, word: not sounds.particle_typo(hay[s:e], word)):
+            for area in self._by_base.get(base, ()):
                 with_suffix = self._with_suffix(hay, end, area.level)
                 if with_suffix > end:  # a name heard, not read: only with its suffix ("金园社区")
                     found.append((start, with_suffix, area.id))
@@ -326,13 +325,6 @@ class AddressIndex:
         kind, id_ = key
         local = self.buildings_by_id[id_].norm_name if kind == "building" else self.areas[id_].local
         return len(local) if local and len(chars) > len(local) else 0
-
-    @property
-    def buildings_by_id(self) -> dict[int, _Building]:
-        cached = self.__dict__.get("_buildings_by_id")
-        if cached is None:
-            cached = self.__dict__["_buildings_by_id"] = {b.id: b for b in self.buildings}
-        return cached
 
     def _candidate(self, key, strength: int, guess: bool) -> Candidate:
         kind, id_ = key

@@ -22,6 +22,16 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 
+# Particles and prepositions: a typo never has one standing for another character ("老是" is not
+# 老师, "推到" is not 推倒) — they are far commoner as themselves than as slips.
+PARTICLES = frozenset("的了是在到着过吗呢吧啊呀嘛么就都也还又很太不没把被给让对为和跟与得地")
+
+
+def particle_typo(window: str, word: str) -> bool:
+    """True when ``window`` differs from ``word`` in a particle (then it is not a typo of it)."""
+    return any(ch in PARTICLES for ch, meant in zip(window, word) if ch != meant)
+
+
 def toneless(reading: str) -> str:
     """"zhuó" → "zhuo"; ü is written v."""
     plain = "".join(ch for ch in unicodedata.normalize("NFD", reading) if not unicodedata.combining(ch))

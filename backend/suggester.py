@@ -63,9 +63,6 @@ NOT_TERMS = frozenset({"火车", "火锅", "打火机", "一堆", "一大堆", "
 STOP_CHARS = frozenset(
     "的了是在有我你他她它们这那个就都也还又很太不没无人家里上下来去到说要会能可以和跟与把被给让对为着过吗呢吧啊"
     "呀哦嘛么什怎样一二三四五六七八九十几多少大小好天年月日点时候边前后中外面内再才只真")
-# Particles and prepositions: a typo is never one of them standing for another character
-# ("老是" is not 老师, "推到" is not 推倒).
-PARTICLES = frozenset("的了是在到着过吗呢吧啊呀嘛么就都也还又很太不没把被给让对为和跟与得地")
 
 
 @dataclass(frozen=True)
@@ -95,7 +92,7 @@ class _TypoFilter:
 
     def __call__(self, start: int, end: int, word: str) -> bool:
         window = self.text[start:end]
-        if any(ch in PARTICLES for ch, meant in zip(window, word) if ch != meant):
+        if sounds.particle_typo(window, word):
             return False
         if segmenter.frequency(window) >= COMMON_WORD_FREQUENCY:
             return False
