@@ -170,6 +170,26 @@ def test_a_typed_address_is_matched_to_a_building(env, world, live_app):
     assert event.grid_id == world.grid_a.id and event.lat is None
 
 
+def test_a_bare_building_number_offers_choices_and_a_street_is_a_street(env, world, live_app):
+    """Issue 15: "3号楼" alone used to answer 没找到, and "通北街道" was placed in a community."""
+    mine = Building.create(area=world.grid_b, name="3号楼", address="金源社区3号楼", lat=24.506, lng=117.655)
+    unit = BuildingUnit.create(building=mine, name="2单元", qr_token="qr-unit-3-2")
+    Building.create(area=world.other_grid, name="3号楼", address="联三社区3号楼", lat=24.5251, lng=117.6451)
+    user = live_app.user()
+    user.send_text("楼下垃圾好几天没人清了")
+    offer = user.send_text("3号楼2单元")
+    assert texts.PLACE_CHOOSE in offer and "金源社区" in offer and "联三社区" in offer
+    number = 1 if offer.index("金源社区") < offer.index("联三社区") else 2
+    summary = user.send_text(str(number))
+    assert "金源第二网格" in summary and "3号楼 2单元" in summary
+    event = Event.get(Event.number == number_in(user.send_text("1")))
+    assert (event.grid_id, event.building_unit_id) == (world.grid_b.id, unit.id)
+    other = live_app.user()
+    other.send_text("楼下垃圾好几天没人清了")
+    reply = other.send_text("通北街道")
+    assert "通北街道" in reply and "金源社区" not in reply and "网格由综治中心分派" in reply
+
+
 def test_a_building_qr_scan_fills_building_and_unit(env, world, live_app):
     building = Building.create(area=world.grid_b, name="3号楼", address="金源社区3号楼", lat=24.506, lng=117.655)
     unit = BuildingUnit.create(building=building, name="2单元", qr_token="qr-unit-2-abc")
