@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from backend.models import Staff
-from miniprogram_api.testing import LiveMp
+from tests.mp_client import LiveMp
 
 
 @pytest.fixture(scope="module")

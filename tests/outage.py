@@ -31,11 +31,11 @@ import psycopg2
 import requests
 
 from backend import geo
-from miniprogram_api.testing import MpClient
+from tests.mp_client import MpClient
 from tests.fixtures_web import PushRejected, WeChatUser, gunicorn_server, settings_environ
 from tests.private_servers import PrivatePostgres, PrivateRedis
 from wechat.spool import REPLY as SPOOLED_REPLY
-from workers.testing import ROOT
+from tests.workers_run import ROOT
 
 MP_RESIDENTS_PER_THREAD = 12
 

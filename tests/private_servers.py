@@ -18,7 +18,7 @@ from pathlib import Path
 
 import redis
 
-from workers.testing import wait_for
+from tests.workers_run import wait_for
 
 def _pg_bin() -> Path:
     """Debian keeps PostgreSQL's server programs out of PATH: EJIA_PG_BIN, else the newest."""

@@ -12,7 +12,7 @@ from backend.models import Event, Resident
 from backend.services import actions
 from backend.services.context import staff_actor
 from backend.services.events import route_event
-from miniprogram_api.testing import image_bytes
+from tests.mp_client import image_bytes
 from tests.browser.conftest import CHROMIUM_ARGS, OUTPUT  # noqa: F401
 from tests.browser.test_console_browser import SLOW_MS, watch_requests
 from tests.factories import make_world

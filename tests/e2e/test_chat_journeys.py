@@ -43,8 +43,8 @@ from wechat.binding import make_bind_qr
 from wechat.cli import cmd_staff_bind_qr
 from wechat.client import OfficialAccount
 from wechat.dialog import texts
-from miniprogram_api.testing import image_bytes
-from workers.testing import drain
+from tests.mp_client import image_bytes
+from tests.workers_run import drain
 
 JPEG = image_bytes("JPEG", exif={0x8825: {1: "N", 2: (24.0, 30.0, 18.0)}})  # a phone photo, with GPS
 AMR = b"#!AMR\n" + bytes(120)

@@ -7,7 +7,7 @@ from backend.services import actions, revisits
 from backend.services.context import staff_actor
 from tests.e2e.test_chat_journeys import env, gcj, number_in, world  # noqa: F401  (fixtures)
 from wechat.dialog import texts
-from workers.testing import drain
+from tests.workers_run import drain
 
 
 def pushes(user) -> int:

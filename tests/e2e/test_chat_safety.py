@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from backend.models import Event, InboundMessage, Notification, Resident
 from tests.e2e.test_chat_journeys import env, gcj, number_in, world  # noqa: F401  (fixtures)
-from workers.testing import drain, set_staff_phone
+from tests.workers_run import drain, set_staff_phone
 
 
 def test_an_emergency_in_chat_gets_the_number_first_and_three_levels_are_told(env, world, sandbox, redis_conn,

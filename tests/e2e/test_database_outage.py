@@ -26,7 +26,7 @@ from tests.fixtures_web import another_live_server
 from tests.outage import run_outage, summary
 from tests.private_servers import PrivatePostgres
 from wechat.spool import REPLY as SPOOLED_REPLY
-from workers.testing import ROOT, wait_for, worker_env
+from tests.workers_run import ROOT, wait_for, worker_env
 
 pytestmark = pytest.mark.skipif(TEST_DB != "postgres", reason="a private PostgreSQL cluster; run once, with that stack")
 

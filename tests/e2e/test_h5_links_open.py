@@ -19,11 +19,11 @@ from backend import clock, links, posters
 from backend.models import Event, Resident, Revisit
 from backend.services import actions, revisits
 from backend.services.context import staff_actor
-from miniprogram_api.testing import image_bytes
+from tests.mp_client import image_bytes
 from tests.factories import make_world
 from tests.h5_fixtures import PHONE_UA, WECHAT_UA, live_h5, make_unit, report  # noqa: F401
 from tests.worker_fixtures import worker_settings_installed
-from workers.testing import drain
+from tests.workers_run import drain
 
 URL_IN_TEXT = re.compile(r"https?://[^\s\"'<>，。）]+")
 

@@ -9,7 +9,7 @@ from rq import SimpleWorker
 
 from backend import geo
 from backend.models import Staff
-from miniprogram_api.testing import image_bytes
+from tests.mp_client import image_bytes
 from tests.factories import make_world
 from tests.mp_fixtures import live  # noqa: F401
 from workers.queues import ROUTE, queue

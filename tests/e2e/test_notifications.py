@@ -18,7 +18,7 @@ from tests.factories import make_world
 from tests.worker_fixtures import worker_settings_installed
 from workers import delivery
 from workers.queues import ALL_QUEUES
-from workers.testing import ROOT, start_worker, stop_process, wait_for, worker_env
+from tests.workers_run import ROOT, start_worker, stop_process, wait_for, worker_env
 
 
 @pytest.fixture

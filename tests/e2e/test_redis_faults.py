@@ -18,10 +18,10 @@ import requests
 from backend import config, geo
 from backend.models import DialogDraft, Event, OutboxMessage
 from backend.redis_conn import CircuitBreaker, connect_for_requests
-from miniprogram_api.testing import MpClient, image_bytes
+from tests.mp_client import MpClient, image_bytes
 from tests.factories import make_world
 from tests.fixtures_web import another_live_server
-from workers.testing import ROOT, worker_env
+from tests.workers_run import ROOT, worker_env
 
 NUMBER = re.compile(r"\d{8}-\d{4}")
 ANSWER_BUDGET_S = 1.0  # the bound for a chat answer with Redis hung (WeChat allows 5)

@@ -12,7 +12,7 @@ import time
 from backend import geo
 from tests.factories import make_world
 from tests.fixtures_web import ROOT, WeChatUser, free_port, settings_environ
-from workers.testing import stop_process, wait_for
+from tests.workers_run import stop_process, wait_for
 
 FIRST_ANSWER_S = 2.0  # generous for a loaded machine; a cold worker took 5.1–5.9 s
 

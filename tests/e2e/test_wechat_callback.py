@@ -18,7 +18,7 @@ from tests.e2e.wechat_support import CapturingDialog, dialog, post as _post, sto
 from tests.fixtures_web import PREVIOUS_AES_KEY, gunicorn_server, post_concurrently, sha1_sorted
 from wechat import dispatch, inbound
 from wechat.spool import REPLY as SPOOLED_REPLY
-from workers.testing import wait_for
+from tests.workers_run import wait_for
 
 STORM_EFFECTS = "test:storm:effects"
 

@@ -13,7 +13,7 @@ from backend.models import Attachment, Event, Media, Rating, Resident, Revisit
 from backend.services import actions
 from backend.services.context import staff_actor
 from backend.services.events import route_event
-from miniprogram_api.testing import image_bytes
+from tests.mp_client import image_bytes
 from tests.h5_fixtures import client, console_app, path_of, report, world  # noqa: F401  (fixtures)
 
 GPS_IFD, ORIENTATION, MAKE = 0x8825, 0x0112, 0x010F

@@ -11,7 +11,7 @@ import requests
 
 from backend import links
 from backend.models import Attachment, Event, Media, Resident
-from miniprogram_api.testing import image_bytes
+from tests.mp_client import image_bytes
 from mobile import views_unit
 from tests.h5_fixtures import PHONE_UA, WECHAT_UA, client, console_app, live_h5, make_unit, world  # noqa: F401
 

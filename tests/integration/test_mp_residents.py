@@ -11,7 +11,7 @@ from backend.models import (AppFeedback, Attachment, Building, BuildingUnit, Eve
 from backend.services import actions
 from backend.services.context import staff_actor
 from backend.services.events import route_event
-from miniprogram_api.testing import image_bytes
+from tests.mp_client import image_bytes
 from tests.factories import make_world
 from tests.mp_fixtures import bind_mp_logins, live  # noqa: F401
 

@@ -15,7 +15,7 @@ from backend.services.context import staff_actor
 from backend.services.events import route_event
 from backend.models import Event
 from miniprogram_api.media import IMAGE_LIMIT, VOICE_LIMIT
-from miniprogram_api.testing import image_bytes
+from tests.mp_client import image_bytes
 from tests.factories import make_world
 from tests.mp_fixtures import bind_mp_logins, live  # noqa: F401
 

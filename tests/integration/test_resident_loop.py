@@ -20,7 +20,7 @@ from backend.services.personal_data import RESIDENT_PHONE_CONTEXT
 from tests.factories import make_world
 from tests.worker_fixtures import env  # noqa: F401  (fixture)
 from workers import sweeps
-from workers.testing import drain
+from tests.workers_run import drain
 
 
 @pytest.fixture

@@ -32,10 +32,10 @@ from backend.services.context import resident_actor, staff_actor
 from backend.services.events import Submission, add_place, route_event, submit_event
 from backend.workflow import can_see
 from backend.services.context import event_view
-from miniprogram_api.testing import image_bytes
+from tests.mp_client import image_bytes
 from tests.factories import make_world
 from tests.worker_fixtures import env  # noqa: F401  (fixture)
-from workers.testing import drain, set_staff_phone
+from tests.workers_run import drain, set_staff_phone
 
 PHONE = "13912345678"
 NAME = "王建国"

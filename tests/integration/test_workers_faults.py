@@ -16,12 +16,12 @@ from backend.media import media_path
 from backend.models import Attachment, Event, Notification, OutboxMessage, Resident
 from backend.services.context import resident_actor
 from backend.services.events import Submission, submit_event
-from miniprogram_api.testing import image_bytes
+from tests.mp_client import image_bytes
 from tests.factories import make_world
 from tests.worker_fixtures import env  # noqa: F401
 from workers import cli, jobs, relay
 from workers.queues import MEDIA, ROUTE, enqueue, queue
-from workers.testing import drain
+from tests.workers_run import drain
 
 
 @pytest.fixture
@@ -178,7 +178,7 @@ def test_fake_image_is_refused_without_retry(env, world, resident, sandbox, redi
 # ---------------------------------------------------------------- claims left by a dead worker
 def test_orphaned_claims_are_never_sent_twice(env, world, sandbox, redis_conn):
     from workers import channels, delivery, sending
-    from workers.testing import set_staff_phone
+    from tests.workers_run import set_staff_phone
 
     set_staff_phone(world.worker_a, "13800000001", env.field_key)
     world.worker_a.oa_openid = None  # SMS only

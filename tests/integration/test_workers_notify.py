@@ -17,7 +17,7 @@ from tests.factories import make_world
 from tests.worker_fixtures import env  # noqa: F401
 from workers import channels, messages, sweeps
 from workers.queues import SEND, queue
-from workers.testing import drain, set_staff_phone
+from tests.workers_run import drain, set_staff_phone
 
 DAYTIME = dt.datetime(2025, 11, 25, 3, 0)  # 11:00 Asia/Shanghai, a Tuesday
 

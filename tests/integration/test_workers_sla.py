@@ -17,7 +17,7 @@ from tests.factories import make_world
 from tests.worker_fixtures import env  # noqa: F401
 from workers import scheduler, sweeps
 from workers.queues import MAINTENANCE, queue
-from workers.testing import drain
+from tests.workers_run import drain
 
 
 def local(*args) -> dt.datetime:

@@ -17,7 +17,7 @@ from tests.worker_fixtures import worker_settings_installed
 from workers import channels
 from workers.sms import SmsError, SmsMessage
 from workers.sms.tencent import TencentSms
-from workers.testing import drain, promote_scheduled, set_staff_phone
+from tests.workers_run import drain, promote_scheduled, set_staff_phone
 
 PHONE = "13800138000"
 

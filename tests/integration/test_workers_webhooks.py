@@ -23,7 +23,7 @@ from tests.factories import make_world
 from tests.worker_fixtures import env  # noqa: F401
 from workers import webhooks
 from workers.queues import WEBHOOK, enqueue, queue
-from workers.testing import drain, promote_scheduled
+from tests.workers_run import drain, promote_scheduled
 
 
 class Receiver:
