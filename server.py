@@ -201,7 +201,7 @@ def cmd_scheduler(args) -> int:
 
 
 def cmd_sandbox(args) -> int:
-    from wechat.sandbox import serve
+    from sandbox import serve
 
     bootstrap()
     return serve(args.host, args.port)

@@ -72,7 +72,7 @@ def start_sandbox(settings, config: dict | None = None):
     """(handle, stop) for a sandbox served by a werkzeug thread on a free loopback port."""
     from werkzeug.serving import make_server
 
-    from wechat.sandbox import create_sandbox_app
+    from sandbox import create_sandbox_app
 
     app = create_sandbox_app(settings, config)
     server = make_server("127.0.0.1", 0, app, threaded=True)

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from wechat.sandbox import config_from_env, create_sandbox_app
+from sandbox import config_from_env, create_sandbox_app
 
 
 def token(sandbox, mp=False) -> str:
@@ -175,7 +175,7 @@ def test_configuration_from_the_environment(settings):
 
 
 def test_extras_are_registered(settings, monkeypatch, tmp_path):
-    from wechat.sandbox import extras
+    from sandbox import extras
 
     (tmp_path / "fake_sms.py").write_text(
         "def register(app, state):\n"
@@ -189,7 +189,7 @@ def test_extras_are_registered(settings, monkeypatch, tmp_path):
         assert client.post("/sms/send").json == {"ok": True}
         assert client.get("/_sandbox/calls").json[0]["api"] == "sms/send"
     finally:
-        sys.modules.pop("wechat.sandbox.extras.fake_sms", None)
+        sys.modules.pop("sandbox.extras.fake_sms", None)
 
 
 JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.text(max_size=30),

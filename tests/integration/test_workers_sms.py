@@ -12,7 +12,7 @@ from backend.models import Notification, Resident
 from backend.services.context import resident_actor
 from backend.services.events import Submission, submit_event
 from tests.factories import make_world
-from wechat.sandbox.extras import tencent_sms
+from sandbox.extras import tencent_sms
 from tests.worker_fixtures import worker_settings_installed
 from workers import channels
 from workers.sms import SmsError, SmsMessage

@@ -19,9 +19,9 @@ from urllib.parse import unquote, urlencode, urlsplit
 
 from flask import Blueprint, Response, redirect, request
 
-from wechat.sandbox.api import _app_credentials
-from wechat.sandbox.endpoint import err as _err, state as _state, wechat_api
-from wechat.sandbox.validate import OPENID_RE
+from sandbox.api import _app_credentials
+from sandbox.endpoint import err as _err, state as _state, wechat_api
+from sandbox.validate import OPENID_RE
 
 bp = Blueprint("sandbox_oauth", __name__)
 IDENTITY_COOKIE = "ejia_sandbox_openid"

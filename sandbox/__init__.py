@@ -29,8 +29,8 @@ def create_sandbox_app(settings: "Settings", config: dict | None = None) -> "Fla
     (the JSON accepted by ``POST /_sandbox/inject``) active from the start and after resets."""
     from flask import Flask, jsonify
 
-    from wechat.sandbox import api, control, oauth, simulator
-    from wechat.sandbox.state import DEFAULT_CONFIG, SandboxState
+    from sandbox import api, control, oauth, simulator
+    from sandbox.state import DEFAULT_CONFIG, SandboxState
 
     config = dict(config or {})
     initial_faults = config.pop("inject", None) or []
@@ -69,8 +69,8 @@ def create_sandbox_app(settings: "Settings", config: dict | None = None) -> "Fla
 
 
 def _extras():
-    """``register(app, state)`` of every module in wechat/sandbox/extras/ (e.g. an SMS stand-in)."""
-    from wechat.sandbox import extras
+    """``register(app, state)`` of every module in sandbox/extras/ (e.g. an SMS stand-in)."""
+    from sandbox import extras
 
     for info in sorted(pkgutil.iter_modules(extras.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{extras.__name__}.{info.name}")

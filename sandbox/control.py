@@ -12,7 +12,7 @@ import time
 
 from flask import Blueprint, current_app, jsonify, request
 
-from wechat.sandbox.state import DEFAULT_CONFIG, Fault, SandboxState
+from sandbox.state import DEFAULT_CONFIG, Fault, SandboxState
 
 bp = Blueprint("sandbox_control", __name__, url_prefix="/_sandbox")
 PHONE_RE = re.compile(r"^\+?[0-9]{5,20}$")

@@ -10,11 +10,11 @@ import math
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
-from wechat.sandbox import wire
-from wechat.sandbox.control import BadRequest
-from wechat.sandbox.state import SandboxState
-from wechat.sandbox.validate import OPENID_RE
-from wechat.sandbox.world import MENU_KEYS, load_world
+from sandbox import wire
+from sandbox.control import BadRequest
+from sandbox.state import SandboxState
+from sandbox.validate import OPENID_RE
+from sandbox.world import MENU_KEYS, load_world
 
 bp = Blueprint("sandbox_simulator", __name__, url_prefix="/_sandbox")
 MAX_TEXT = 2000

@@ -12,7 +12,7 @@ from functools import wraps
 
 from flask import Response, current_app, jsonify, request
 
-from wechat.sandbox.state import Fault, SandboxState
+from sandbox.state import Fault, SandboxState
 
 
 def state() -> SandboxState:

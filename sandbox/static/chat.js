@@ -164,7 +164,7 @@
   function wire() {
     $("identity").addEventListener("change", (e) => { if (e.target.value) $("openid").value = e.target.value; render(); pollCalls(); });
     $("openid").addEventListener("change", () => { render(); pollCalls(); });
-    // 网页授权 in the sandbox answers with this person's openid (wechat/sandbox/oauth.py): the
+    // 网页授权 in the sandbox answers with this person's openid (sandbox/oauth.py): the
     // cookie is the browser's, so every port of this host (the H5 pages too) shares it.
     const remember = () => { if (openid()) document.cookie = "ejia_sandbox_openid=" + encodeURIComponent(openid()) + "; path=/; max-age=31536000; samesite=lax"; };
     $("identity").addEventListener("change", remember);

@@ -9,9 +9,9 @@ import time
 
 from flask import Blueprint, Response, request
 
-from wechat.sandbox import validate
-from wechat.sandbox.endpoint import err as _err, state as _state, wechat_api
-from wechat.sandbox.state import SandboxState
+from sandbox import validate
+from sandbox.endpoint import err as _err, state as _state, wechat_api
+from sandbox.state import SandboxState
 
 bp = Blueprint("sandbox_api", __name__)
 MEDIA_LIMITS = {"image": 10 << 20, "voice": 2 << 20, "video": 10 << 20, "thumb": 64 << 10}
