@@ -98,7 +98,10 @@ def cmd_seed(args) -> int:
     from backend.db import migrate
     from backend.seed import seed_demo
 
-    bootstrap()
+    if bootstrap().production:  # before the migrations: nothing at all is written
+        print("EJIA_ENV=production: seed --demo refuses (demo accounts share a public password); "
+              "use `python -m server init`", file=sys.stderr)
+        return 1
     migrate()
     with db.connection_context():
         summary = seed_demo()
@@ -257,6 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("staff_id", type=int)
     p.add_argument("--expire-seconds", type=int, default=600)
     p.set_defaults(func=cmd_staff_bind_qr)
+    from ops.cli import add_commands  # init, import, posters, keys, calendar, check, wechat menu
+
+    add_commands(sub, bootstrap)
     return parser
 
 

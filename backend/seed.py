@@ -6,14 +6,17 @@ The polygons are invented (rectangles split into strips); the names are real pla
 """
 from __future__ import annotations
 
+import hashlib
 import secrets
 
-from backend import geo, taxonomy
+from backend import config, geo
 from backend.db import transaction
+from backend.errors import DomainError
 from backend.models import Area, ApiKey, Building, BuildingUnit, Category, Department, Staff
-from backend.passwords import hash_password
+from backend.passwords import DEMO_PASSWORD, hash_password
+from backend.services import api_keys
+from backend.services.bootstrap import seed_categories
 
-DEMO_PASSWORD = "ejia-demo"
 CITY = ("350600", "漳州市")
 # district code, name, [(street code, name, [(community code, name)])]
 TREE = [
@@ -69,17 +72,10 @@ def _staff(username: str, name: str, role: str, area: Area, department=None, log
     return staff
 
 
-def seed_categories() -> None:
-    for row in taxonomy.DEFAULT_CATEGORIES:
-        if Category.select().where(Category.code == row["code"]).exists():
-            continue
-        parent = Category.get(Category.code == row["parent"]) if row["parent"] else None
-        fields = {k: v for k, v in row.items() if k not in ("parent", "default_department")}
-        Category.create(parent=parent, default_department_kind=row["default_department"],
-                        sort_order=int(row["code"]), **fields)
-
-
 def seed_demo() -> dict:
+    """Demo data (never in production: ``server seed --demo`` refuses before touching anything)."""
+    if config.current().production:
+        raise DomainError("production", "EJIA_ENV=production：不能写入演示数据（演示账号的密码人人知道）")
     names = _Names()
     logins = []
     with transaction():
@@ -118,12 +114,21 @@ def seed_demo() -> dict:
                             _staff(f"gw-{grid.code}-{w + 1}", names.next(), "grid_worker", grid)
                         _buildings(grid, lat0 + COMMUNITY_LAT / 2, lng0 + (g + 0.5) * strip, c_name, g)
         seed_categories()
-        key = ApiKey.get_or_none(ApiKey.name == "demo") or ApiKey.create(name="demo", key=secrets.token_hex(16))
+        key = _demo_key("demo", ["read_public", "write"])
         # A department system's key: sees sensitive cases unmasked, and every read is audited.
-        full = ApiKey.get_or_none(ApiKey.name == "demo-full") or ApiKey.create(
-            name="demo-full", key=secrets.token_hex(16), scopes=["read_full"])
+        full = _demo_key("demo-full", ["read_full"])
     geo.invalidate_grid_index()
-    return summary(key.key, logins, full.key)
+    return summary(key, logins, full)
+
+
+def _demo_key(name: str, scopes: list[str]) -> str:
+    """Keys are stored hashed, so a re-run could not print a random one again: the demo's are
+    derived from the (demo) secret key instead."""
+    key = api_keys.KEY_PREFIX + "demo" + hashlib.sha256(
+        f"{config.current().secret_key}:{name}".encode()).hexdigest()[:32]
+    if ApiKey.get_or_none(ApiKey.key_hash == api_keys.digest(key)) is None:
+        api_keys.issue(name, scopes, key=key)
+    return key
 
 
 def _buildings(grid: Area, lat: float, lng: float, community_name: str, grid_no: int) -> None:

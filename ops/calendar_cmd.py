@@ -1,0 +1,5 @@
+"""(filled in below)"""
+
+
+def register(sub, bootstrap) -> None:
+    pass
