@@ -20,6 +20,7 @@ from console import (  # noqa: E402,F401  (imported for their routes)
     views_admin_areas,
     views_admin_buildings,
     views_admin_catalogue,
+    views_admin_imports,
     views_admin_keys,
     views_admin_staff,
     views_admin_subscriptions,

@@ -203,6 +203,9 @@ def _global(state: State, turn: Turn) -> Outcome | None:
         return Outcome(state, *followup.rate_named(turn))
     if name == "todo":
         return _keep(state, staff.todo(turn))
+    if name == "bind":  # 绑定 ABCD2345: the code on the sheet a staff import printed
+        bound = f"{facts.staff.role_name} {facts.staff.name}" if facts.staff else None
+        return Outcome(state, None, [BindStaff(token=intent.arg, already_bound_as=bound)])
     if name == "staff":
         return Outcome(*staff.command(state, turn))
     if name == "quick":
