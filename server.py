@@ -170,6 +170,8 @@ def cmd_run(args) -> int:
     }
     children = {name: subprocess.Popen([sys.executable, "-m", "server", *argv], env=env)
                 for name, argv in commands.items()}
+    # The demo account's menu, created through the client once the sandbox answers (ops/wechat_cmd.py).
+    menu = subprocess.Popen([sys.executable, "-m", "server", "wechat", "menu", "--wait", "60"], env=env)
     base = f"http://127.0.0.1:{args.port}"
     print(f"""
 e家 is running (Ctrl-C stops everything):
@@ -196,7 +198,7 @@ e家 is running (Ctrl-C stops everything):
                     stopping = True
             time.sleep(0.5)
     finally:
-        for child in children.values():
+        for child in [*children.values(), menu]:
             if child.poll() is None:
                 child.terminate()
         for child in children.values():

@@ -37,7 +37,7 @@ from wechat.messages import Incoming
 
 MEDIA_KINDS = ("image", "video", "shortvideo")
 SCAN_EVENTS = ("scancode_waitmsg", "scancode_push")
-MENU_KEYS = {"REPORT": "report", "PROGRESS": "progress", "HELP": "help", "TODO": "todo"}
+MENU_KEYS = {"REPORT": "report", "PROGRESS": "progress", "HELP": "help", "TODO": "todo", "QUICK": "quick"}  # wechat/menu.py
 # Pushes nobody typed: they must not touch the conversation (no expiry, no new TTL).
 SILENT_EVENTS = ("LOCATION", "VIEW", "TEMPLATESENDJOBFINISH", "location_select")
 BIND_PREFIX = "bind:"

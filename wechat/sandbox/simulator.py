@@ -14,6 +14,7 @@ from wechat.sandbox import wire
 from wechat.sandbox.control import BadRequest
 from wechat.sandbox.state import SandboxState
 from wechat.sandbox.validate import OPENID_RE
+from wechat.menu import click_buttons
 from wechat.sandbox.world import MENU_KEYS, load_world
 
 bp = Blueprint("sandbox_simulator", __name__, url_prefix="/_sandbox")
@@ -44,12 +45,7 @@ def world():
 
 def _menu_items(menu: dict | None) -> list[dict]:
     """CLICK buttons of a menu created through menu/create (flattened)."""
-    items = []
-    for button in (menu or {}).get("button", []):
-        for leaf in button.get("sub_button") or [button]:
-            if leaf.get("type") == "click":
-                items.append({"key": leaf["key"], "name": leaf["name"]})
-    return items
+    return [{"key": key, "name": name} for key, name in click_buttons(menu or {})]
 
 
 @bp.get("/media/<media_id>")
