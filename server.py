@@ -70,7 +70,7 @@ def _blueprint_registrars():
     """Each adapter package exposes ``register(app)``; those not built yet are skipped."""
     import importlib
 
-    for name in ("wechat.web", "miniprogram_api.web", "console.web", "open311.web"):
+    for name in ("wechat.web", "miniprogram_api.web", "console.web", "open311.web", "mobile.web"):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -158,6 +158,10 @@ def cmd_run(args) -> int:
     sandbox_url = f"http://127.0.0.1:{args.sandbox_port}"
     if not settings.wechat_api_base:
         env["WECHAT_API_BASE"] = sandbox_url
+    if not settings.wechat_oauth_base:
+        env["WECHAT_OAUTH_BASE"] = sandbox_url  # 网页授权 for the H5 pages, offline
+    env.setdefault("NOTIFY_LINK", "h5")  # the demo has no mini-program to open: links open /m/… pages
+    env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{args.port}")  # links and posters open here
     env.setdefault("EJIA_WECHAT_CALLBACK_URL", f"http://127.0.0.1:{args.port}/wechat")
     if empty and not args.no_seed:
         with open(settings.var_dir / "demo.json", "w") as out:

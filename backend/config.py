@@ -75,6 +75,8 @@ class Settings:
     wechat_aes_key: str = ""
     wechat_aes_key_previous: str = ""
     wechat_api_base: str = ""  # empty → https://api.weixin.qq.com (or the sandbox under `run`)
+    wechat_oauth_base: str = ""  # 网页授权 page; empty → https://open.weixin.qq.com (or the sandbox under `run`)
+    wechat_account_name: str = "e家"  # the official account's name, as residents search for it
     wechat_location_datum: str = "gcj02"
     wechat_timestamp_window: int = 300
     public_base_url: str = "http://127.0.0.1:8000"  # printed in QR codes and template-message links
@@ -118,6 +120,8 @@ _ENV_MAP = {
     "WECHAT_AES_KEY": ("wechat_aes_key", str),
     "WECHAT_AES_KEY_PREVIOUS": ("wechat_aes_key_previous", str),
     "WECHAT_API_BASE": ("wechat_api_base", str),
+    "WECHAT_OAUTH_BASE": ("wechat_oauth_base", str),
+    "WECHAT_ACCOUNT_NAME": ("wechat_account_name", str),
     "WECHAT_LOCATION_DATUM": ("wechat_location_datum", str),
     "WECHAT_TIMESTAMP_WINDOW": ("wechat_timestamp_window", int),
     "PUBLIC_BASE_URL": ("public_base_url", str),

@@ -35,7 +35,8 @@ STEP_COLUMNS = (
     ("number", "编号"), ("seq", "序号"), ("at", "时间"), ("action", "动作"), ("actor", "操作人"),
     ("from_status", "原状态"), ("to_status", "新状态"), ("note", "说明"), ("public", "居民可见"),
 )
-SOURCE_NAMES = {"wechat": "公众号", "miniprogram": "小程序", "console": "后台", "open311": "Open311", "staff": "工作人员"}
+SOURCE_NAMES = {"wechat": "公众号", "miniprogram": "小程序", "console": "后台", "open311": "Open311", "staff": "工作人员",
+                "h5": "扫码网页"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 

@@ -17,6 +17,10 @@ from backend.images import clean_image
 from backend.models import Media
 
 KINDS = ("image", "voice", "video")
+# What a phone upload may be (the mini-program's /media and the H5 pages): type sniffed by
+# decoding, not by name or header; GIF is refused.
+PHOTO_LIMIT = 10 * 1024 * 1024
+PHOTO_FORMATS = ("JPEG", "PNG", "WEBP")
 
 
 def media_path(sha256: str, media_dir: Path | None = None) -> Path:
@@ -32,6 +36,17 @@ def store_bytes(data: bytes, mime: str, kind: str = "image", image_formats: tupl
         raise ValueError(f"unknown media kind {kind!r}")
     if kind == "image":
         data, mime = clean_image(data, image_formats)
+    return _store(data, mime, kind)
+
+
+def store_photos(blobs: list[bytes]) -> list[Media]:
+    """Phone photos: every one is cleaned (and so proved an image) before any is written, so
+    one fake or broken file among several stores nothing. Raises BadImage."""
+    cleaned = [clean_image(data, PHOTO_FORMATS) for data in blobs]
+    return [_store(data, mime, "image") for data, mime in cleaned]
+
+
+def _store(data: bytes, mime: str, kind: str) -> Media:
     digest = hashlib.sha256(data).hexdigest()
     path = media_path(digest)
     if not path.exists():

@@ -9,28 +9,16 @@ from __future__ import annotations
 from backend import workflow
 from backend.errors import DomainError
 from backend.models import Area, Category, Department, Event
-from backend.services.context import event_view, places_for
+from backend.services.actions import allowed_actions
 
 # Order of the buttons on the event page.
 CONSOLE_ACTIONS = ("accept", "dispatch", "return", "escalate", "urge", "verify", "reopen", "reject", "merge",
                    "comment")
 LABELS = {"return": "转办（退回并指定网格）"}
-_REFUSALS = ("not_allowed", "wrong_status", "staff_only")
 
 
 def available_actions(event: Event, actor) -> list[str]:
-    view, places = event_view(event), places_for(event)
-    stub = {"note": "-", "duplicate_of": -1, "outcome": "satisfied", "suggested_grid_id": 0,
-            "department_id": next(iter(places.department_areas), None)}
-    out = []
-    for action in CONSOLE_ACTIONS:
-        try:
-            workflow.decide(view, actor, action, stub, places)
-        except DomainError as err:
-            if err.code in _REFUSALS:
-                continue
-        out.append(action)
-    return out
+    return allowed_actions(event, actor, CONSOLE_ACTIONS)
 
 
 def label(action: str) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Response, abort, render_template, request, send_file, url_for
 
-from backend import clock
+from backend import clock, links
 from backend.exports import events_csv, events_xlsx
 from backend.media import media_path
 from backend.models import Area, Attachment, Department, Event, Media
@@ -74,6 +74,7 @@ def event_page(number: str):
         label=event_actions.label, departments=departments, preselected=preselected, grids=grids,
         photos=photos, grid=grid, holder_name=holder_name, map_data=map_data,
         deadline=deadline_state(event), duplicates=list(Event.select().where(Event.duplicate_of == event.id)),
+        confirmation=links.confirmation_code(event) if event.anonymous and event.source == "h5" else None,
     )
 
 

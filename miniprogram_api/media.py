@@ -23,10 +23,10 @@ from miniprogram_api.schemas import MediaOut
 
 api = Api()
 
-IMAGE_LIMIT = 10 * 1024 * 1024
+IMAGE_LIMIT = media_store.PHOTO_LIMIT
 VOICE_LIMIT = 2 * 1024 * 1024
 MULTIPART_OVERHEAD = 64 * 1024
-UPLOAD_FORMATS = ("JPEG", "PNG", "WEBP")  # what wx.chooseMedia gives; GIF is refused
+UPLOAD_FORMATS = media_store.PHOTO_FORMATS  # what wx.chooseMedia gives; GIF is refused
 UPLOADS_TTL = 24 * 3600
 UPLOADS_PREFIX = "ejia:mp:uploads:"
 

@@ -28,8 +28,8 @@ class SandboxHandle:
 
     @property
     def settings(self):
-        """The test settings with every WeChat API base URL pointing at this sandbox."""
-        return self.base_settings.with_overrides(wechat_api_base=self.url)
+        """The test settings with every WeChat base URL (APIs, 网页授权) pointing at this sandbox."""
+        return self.base_settings.with_overrides(wechat_api_base=self.url, wechat_oauth_base=self.url)
 
     def calls(self, api: str | None = None) -> list[dict]:
         res = requests.get(f"{self.url}/_sandbox/calls", params={"api": api} if api else None, timeout=5)

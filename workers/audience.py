@@ -78,7 +78,8 @@ def staff_deliveries(settings: Settings, prefix: str, person: Staff, event: Even
     out = []
     if person.oa_openid:
         out.append(Delivery(f"{prefix}:{recipient}:template", recipient, "template", kind,
-                            messages.staff_template(settings, event, kind, person.oa_openid), event.urgent))
+                            messages.staff_template(settings, event, kind, person.oa_openid, person.id),
+                            event.urgent))
     if (event.urgent or not person.oa_openid) and person.phone_enc:
         text_kind = ("urgent" if event.urgent and kind in ("task", "escalate", "dispatch", "emergency")
                      else (sms_kind or kind))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from backend import clock
+from backend import clock, links
 from backend.config import Settings
 from backend.models import Event
 from workers.context import option
@@ -82,7 +82,7 @@ def task_due(event: Event) -> dt.datetime | None:
     return event.resolve_due_at
 
 
-def staff_template(settings: Settings, event: Event, kind: str, openid: str) -> dict:
+def staff_template(settings: Settings, event: Event, kind: str, openid: str, staff_id: int | None = None) -> dict:
     """OA template message body for a staff task notice (message/template/send)."""
     content = {
         "openid": openid,
@@ -94,22 +94,43 @@ def staff_template(settings: Settings, event: Event, kind: str, openid: str) -> 
             "time4": fit("time", local_time(task_due(event))),
         },
     }
-    content.update(link(settings, event, staff=True))
+    content.update(link(settings, event, staff=True, person_id=staff_id))
     return content
 
 
-def link(settings: Settings, event: Event | None, *, staff: bool) -> dict:
-    """``{"miniprogram": {appid, pagepath}}`` or ``{"url": …}`` or nothing, by NOTIFY_LINK."""
+def link(settings: Settings, event: Event | None, *, staff: bool, person_id: int | None = None) -> dict:
+    """``{"miniprogram": {appid, pagepath}}`` or ``{"url": …}`` or nothing, by NOTIFY_LINK.
+
+    An H5 link is the event's page signed for one person (backend.links): ``person_id`` is the
+    staff member's (``staff=True``) or the reporter's id. Without a person or an event (the
+    daily digest) there is no H5 page to open, so no link rather than one that does not open.
+    """
     style = option(settings, "notify_link", "miniprogram")
     number = event.number if event is not None else ""
     if style == "miniprogram" and settings.mp_app_id:
         page = option(settings, "mp_task_page" if staff else "mp_event_page",
                       "pages/task/detail?number={number}" if staff else "pages/event/detail?number={number}")
         return {"miniprogram": {"appid": settings.mp_app_id, "pagepath": page.format(number=number)}}
-    if style in ("h5", "miniprogram"):
-        template = option(settings, "notify_h5_url", "{base}/m/events/{number}")
-        return {"url": template.format(base=settings.public_base_url.rstrip("/"), number=number)}
+    if style in ("h5", "miniprogram") and event is not None and person_id is not None:
+        return {"url": h5_url(settings, event, staff=staff, person_id=person_id)}
     return {}
+
+
+def h5_url(settings: Settings, event: Event, *, staff: bool, person_id: int) -> str:
+    """The event's mobile page signed for this person; ``NOTIFY_H5_URL`` may reshape it
+    (``{base}``, ``{number}``, ``{token}``)."""
+    person = {"staff": person_id} if staff else {"resident": person_id}
+    token = links.event_token(event, settings=settings, **person)
+    template = option(settings, "notify_h5_url", "{base}/m/events/{number}?t={token}")
+    return template.format(base=settings.public_base_url.rstrip("/"), number=event.number, token=token)
+
+
+def resident_url(settings: Settings, event: Event, resident_id: int) -> str | None:
+    """The link a reporter's customer-service text carries (their own signed page), unless
+    NOTIFY_LINK is ``none``. The official account has no other page to open."""
+    if option(settings, "notify_link", "miniprogram") == "none":
+        return None
+    return h5_url(settings, event, staff=False, person_id=resident_id)
 
 
 def digest_template(settings: Settings, openid: str, day: dt.date, community: str, counts: dict) -> dict:

@@ -14,7 +14,7 @@ from backend import clock
 from backend.config import Settings, subscribe_templates
 from backend.models import Event, Resident
 from workers.context import option
-from workers.messages import event_title, fit, link, local_time
+from workers.messages import event_title, fit, link, local_time, resident_url
 
 TEXTS = {
     "accepted": "您反映的问题（编号{number}）已受理，正在处理。",
@@ -27,6 +27,10 @@ TEXTS = {
     "revisit": "回访：您反映的问题（编号{number}）已办结，您满意吗？请直接回复：满意、基本满意 或 不满意。",
     "follower_closed": "您关注的问题（编号{number}）已办结，感谢您的反映。",
 }
+# The reporter's texts end with their own signed page (backend.links; docs/h5.md).
+LINK_LINES = {"closed": "或点这里打分：{url}", "rework_done": "或点这里打分：{url}", "rate_reminder": "或点这里打分：{url}",
+              "revisit": "也可以点这里回答：{url}"}
+LINK_LINE = "查看办理进度：{url}"
 PHRASES = {"accepted": "已受理", "closed": "已办结", "rework_done": "重新办结", "rejected": "不予受理",
            "comment": "留言", "rate_reminder": "请评价", "revisit": "回访", "follower_closed": "已办结"}
 REMARKS = {"closed": "请为处理结果评价", "rework_done": "请为处理结果评价", "rate_reminder": "请为处理结果评价",
@@ -53,19 +57,23 @@ class Delivery:
     urgent: bool = False
 
 
-def text(kind: str, event: Event, note: str | None = None) -> str:
-    return TEXTS[kind].format(number=event.number, note=(note or "")[:200])
+def text(kind: str, event: Event, note: str | None = None, url: str | None = None) -> str:
+    """The customer-service text; ``url`` (the reporter's page) adds a last line with the link."""
+    words = TEXTS[kind].format(number=event.number, note=(note or "")[:200])
+    return words + "\n" + LINK_LINES.get(kind, LINK_LINE).format(url=url) if url else words
 
 
 def content(settings: Settings, channel: str, event: Event, kind: str, resident: Resident,
             note: str | None = None) -> dict:
+    reporter = event.reporter_resident_id == resident.id  # a follower has no page of their own
     if channel == "custom":
-        return {"openid": resident.oa_openid, "text": text(kind, event, note)}
+        url = resident_url(settings, event, resident.id) if reporter else None
+        return {"openid": resident.oa_openid, "text": text(kind, event, note, url)}
     if channel == "template":
         body = {"openid": resident.oa_openid,
                 "template_id": option(settings, "wechat_template_progress", "ejia-progress-oa"),
                 "data": _fields(event, kind, note)}
-        body.update(link(settings, event, staff=False))
+        body.update(link(settings, event, staff=False, person_id=resident.id if reporter else None))
         return body
     if channel == "subscribe":
         page = option(settings, "mp_event_page", "pages/event/detail?number={number}").format(number=event.number)

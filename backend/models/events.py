@@ -21,7 +21,7 @@ STATUS_NAMES = {
     "withdrawn": "已撤回",
 }
 HOLDER_LEVELS = ("grid", "community", "centre", "department")
-SOURCES = ("wechat", "miniprogram", "console", "open311", "staff")
+SOURCES = ("wechat", "miniprogram", "console", "open311", "staff", "h5")
 
 
 class EventCounter(BaseModel):

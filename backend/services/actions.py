@@ -19,6 +19,7 @@ from backend.services.context import (
 from backend.workflow import KEEP, Actor
 
 MAX_NOTE = 1000
+_REFUSALS = ("not_allowed", "wrong_status", "staff_only")
 
 
 def apply_transition(event: Event, actor: Actor, action: str, params: dict | None = None) -> EventStep:
@@ -68,6 +69,24 @@ def apply_transition(event: Event, actor: Actor, action: str, params: dict | Non
     message = outbox.record(f"event.{action}", event, step, {"to_status": event.status})
     _pending_publish().append(message.id)
     return step
+
+
+def allowed_actions(event: Event, actor: Actor, candidates) -> list[str]:
+    """The actions among ``candidates`` the workflow lets ``actor`` take on ``event`` now: each is
+    asked of ``workflow.decide`` with placeholder parameters, so the buttons a channel shows and
+    the rules enforced can never disagree (a missing note or photo is the form's business)."""
+    view, places = event_view(event), places_for(event)
+    stub = {"note": "-", "duplicate_of": -1, "outcome": "satisfied", "suggested_grid_id": 0,
+            "department_id": next(iter(places.department_areas), None)}
+    out = []
+    for action in candidates:
+        try:
+            workflow.decide(view, actor, action, stub, places)
+        except DomainError as err:
+            if err.code in _REFUSALS:
+                continue
+        out.append(action)
+    return out
 
 
 def _step_data(params: dict) -> dict | None:

@@ -14,7 +14,8 @@ from backend.models import AuditLog, Event
 from backend.workflow import Actor
 
 # Where a view happened, as stored in ``detail.channel``.
-CHANNELS = ("console", "console_list", "console_export", "console_map", "mp", "mp_list", "chat", "open311")
+CHANNELS = ("console", "console_list", "console_export", "console_map", "mp", "mp_list", "chat", "open311",
+            "h5")
 
 
 def record(actor: Actor | None, action: str, entity: str, entity_id: int | None, label: str | None = None,

@@ -18,7 +18,7 @@ from backend.workflow import SYSTEM, Actor, Holder, check_staff_role
 log = logging.getLogger("ejia.events")
 
 MAX_DESCRIPTION = 4000
-SOURCES = ("wechat", "miniprogram", "console", "open311", "staff")
+SOURCES = ("wechat", "miniprogram", "console", "open311", "staff", "h5")
 
 
 @dataclass

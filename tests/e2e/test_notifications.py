@@ -98,3 +98,34 @@ def test_standard_rq_worker_and_rq_info_work_on_our_queues(env, world, sandbox, 
     [call] = [c for c in sandbox.calls("message/template/send") if c["errcode"] == 0]
     assert call["body"]["data"]["character_string2"]["value"] == event.number
     assert f"[event {event.number}]" in burst.stderr + burst.stdout  # job log lines name the event
+
+
+def test_a_residents_notice_survives_a_killed_worker_and_is_delivered_once(env, world, sandbox, redis_conn,
+                                                                          processes, tmp_path):
+    """Issue 14: exactly once per notice for residents too — a follower outside the 48-hour window
+    gets the 已受理 template; the worker dies in the middle of sending it."""
+    from backend.services import actions
+    from backend.services.context import staff_actor
+    from backend.services.events import route_event
+
+    event = report(world)
+    route_event(event.id)
+    Notification.delete().execute()  # the staff notice of the route is not this test's subject
+    sandbox.inject(latency_ms=4000, count=1, api="message/template/send", openid="oa-resident-e2e")
+    actions.perform(event.number, staff_actor(world.worker_a), "accept")
+    first = start_worker(env, log_path=tmp_path / "worker.log")
+    processes.append(first)
+    wait_for(lambda: in_flight(sandbox), timeout=30)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait(timeout=10)
+    [row] = Notification.select().where(Notification.recipient.startswith("resident:"))
+    assert (row.status, row.channel) == ("claimed", "template")
+    wait_for(lambda: not in_flight(sandbox), timeout=10)
+    second = start_worker(env, log_path=tmp_path / "worker.log")
+    processes.append(second)
+    assert delivery.recover_stale(redis_conn, stale_after=delivery.dt.timedelta(0)) == {"resent": 1, "unknown": 0}
+    wait_for(lambda: Notification.get_by_id(row.id).status == "sent", timeout=30)
+    state = sandbox.app.extensions["sandbox.state"]
+    delivered = [k for k in state.sent_client_msg_ids if k[0] == "oa-resident-e2e"]
+    assert delivered == [("oa-resident-e2e", row.key)]  # sent twice to WeChat, delivered once
+    assert Notification.select().where(Notification.recipient.startswith("resident:")).count() == 1

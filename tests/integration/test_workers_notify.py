@@ -3,11 +3,12 @@ sandbox over HTTP. Who hears what, fallbacks, urgency, reminders, quiet hours, q
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from rq.registry import ScheduledJobRegistry
 
-from backend import clock, config
+from backend import clock, config, links
 from backend.models import Event, Notification, Resident, SubscribeOptIn
 from backend.services import actions
 from backend.services.context import resident_actor, staff_actor
@@ -80,7 +81,10 @@ def test_template_fields_are_fitted_to_wechat_limits_and_h5_link_is_configurable
     data = call["body"]["data"]
     assert all(len(data[k]["value"]) <= 20 for k in data if k.startswith("thing"))
     assert data["thing1"]["value"].endswith("…")
-    assert call["body"]["url"] == f"{env.public_base_url}/m/events/{event.number}"
+    url = call["body"]["url"]
+    assert url.startswith(f"{env.public_base_url}/m/events/{event.number}?t=")
+    holder = links.open_link(parse_qs(urlsplit(url).query)["t"][0], Event.get_by_id(event.id))
+    assert (holder.kind, holder.staff.id) == ("staff", world.worker_a.id)  # signed for the one recipient
     assert "miniprogram" not in call["body"]
     assert messages.fit("phrase", "已受理 ok") == "已受理"
     assert messages.fit("character_string", "2025 1125-0001号") == "20251125-0001"

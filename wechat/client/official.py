@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from wechat.client.base import ApiClient, template_data
+from wechat.client.errors import WeChatError
 
 if TYPE_CHECKING:
     import redis
@@ -12,6 +13,8 @@ if TYPE_CHECKING:
     from backend.config import Settings
 
 SHOWQRCODE_BASE = "https://mp.weixin.qq.com"  # showqrcode lives on another host in production
+OAUTH_BASE = "https://open.weixin.qq.com"  # the 网页授权 page (the code exchange is on the API host)
+OAUTH_SCOPES = ("snsapi_base", "snsapi_userinfo")
 
 
 class OfficialAccount(ApiClient):
@@ -99,3 +102,32 @@ class OfficialAccount(ApiClient):
         https://developers.weixin.qq.com/doc/offiaccount/User_Management/Get_users_basic_information_UnionID.html
         """
         return self.call("get", "cgi-bin/user/info", params={"openid": openid, "lang": "zh_CN"})
+
+    def oauth_authorize_url(self, redirect_uri: str, state: str, scope: str = "snsapi_base") -> str:
+        """Where to send a browser inside WeChat for 网页授权; WeChat redirects back to
+        ``redirect_uri?code=…&state=…`` (silently for ``snsapi_base``). ``state``: ≤ 128 of a-zA-Z0-9.
+
+        https://developers.weixin.qq.com/doc/offiaccount/OA_Web_Apps/Wechat_webpage_authorization.html
+        """
+        if scope not in OAUTH_SCOPES:
+            raise ValueError(f"scope must be one of {', '.join(OAUTH_SCOPES)}")
+        if not state.isalnum() or not state.isascii() or len(state) > 128:
+            raise ValueError("state must be 1–128 letters and digits")
+        query = urlencode({"appid": self.appid, "redirect_uri": redirect_uri, "response_type": "code",
+                           "scope": scope, "state": state})
+        base = (self.settings.wechat_oauth_base or OAUTH_BASE).rstrip("/")
+        return f"{base}/connect/oauth2/authorize?{query}#wechat_redirect"
+
+    def oauth_openid(self, code: str) -> str:
+        """A 网页授权 ``code`` (single use, 5 minutes) → the user's openid for this account.
+        Needs no access token; the web access token it also answers is not kept (snsapi_base
+        has no use for it).
+
+        https://developers.weixin.qq.com/doc/offiaccount/OA_Web_Apps/Wechat_webpage_authorization.html
+        """
+        params = {"appid": self.appid, "secret": self._secret, "code": code, "grant_type": "authorization_code"}
+        result = self.call("get", "sns/oauth2/access_token", params=params, with_token=False)
+        openid = result.get("openid")
+        if not isinstance(openid, str) or not openid:
+            raise WeChatError(-1, "oauth2 answer without openid", api="sns/oauth2/access_token", kind="other")
+        return openid

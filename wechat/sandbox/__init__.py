@@ -29,7 +29,7 @@ def create_sandbox_app(settings: "Settings", config: dict | None = None) -> "Fla
     (the JSON accepted by ``POST /_sandbox/inject``) active from the start and after resets."""
     from flask import Flask, jsonify
 
-    from wechat.sandbox import api, control, simulator
+    from wechat.sandbox import api, control, oauth, simulator
     from wechat.sandbox.state import DEFAULT_CONFIG, SandboxState
 
     config = dict(config or {})
@@ -47,6 +47,7 @@ def create_sandbox_app(settings: "Settings", config: dict | None = None) -> "Fla
     app.extensions["sandbox.state"] = state
     state.reset()
     app.register_blueprint(api.bp)
+    app.register_blueprint(oauth.bp)
     app.register_blueprint(control.bp)
     app.register_blueprint(simulator.bp)
 

@@ -78,6 +78,7 @@ class SandboxState:
         self.media: dict[str, Media] = {}
         self.qrcodes: dict[str, dict] = {}
         self.phone_codes: dict[str, dict] = {}
+        self.oauth_codes: dict[str, dict] = {}  # 网页授权 code → {openid, appid, scope, expires_at, used?}
         self.used_js_codes: set[str] = set()
         self.sent_client_msg_ids: dict[tuple[str, str], tuple[int, float]] = {}
         self.unsubscribed: set[str] = set()

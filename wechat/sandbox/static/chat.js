@@ -30,7 +30,7 @@
       const li = el("li", entry.dir);
       const bubble = el("div", "bubble", entry.text);
       if (entry.img) { const img = el("img"); img.src = entry.img; img.alt = "图片"; bubble.prepend(img); }
-      if (entry.link) { const a = el("a", null, entry.link); a.href = entry.link; a.target = "_blank"; bubble.append("\n", a); }
+      if (entry.link) { const a = el("a", null, entry.linkText || entry.link); a.href = entry.link; a.target = "_blank"; bubble.append("\n", a); }
       li.append(bubble);
       if (entry.meta) li.append(el("div", "meta", entry.meta));
       for (const problem of entry.problems || []) li.append(el("div", "problem", "⚠ " + problem));
@@ -84,12 +84,13 @@
     const body = call.body || {};
     if (call.api === "message/custom/send") {
       const content = body.text ? body.text.content : JSON.stringify(body[body.msgtype] || {});
-      return { title: "客服消息", text: content };
+      return { title: "客服消息", text: content, link: (content.match(/https?:\/\/[^\s，。]+/) || [])[0] };
     }
     const lines = Object.entries(body.data || {}).map(([k, v]) => k + ": " + (v && v.value));
     const title = call.api === "message/template/send" ? "模板消息" : "订阅消息";
     const target = body.miniprogram ? "小程序 " + (body.miniprogram.pagepath || "") : (body.url || body.page || "");
-    return { title: title + " " + (body.template_id || ""), text: lines.join("\n") + (target ? "\n→ " + target : "") };
+    return { title: title + " " + (body.template_id || ""), text: lines.join("\n") + (target ? "\n→ " + target : ""),
+             link: body.url || null };
   }
 
   async function pollCalls() {
@@ -100,7 +101,7 @@
       const touser = call.body && call.body.touser;
       if (MESSAGE_APIS.includes(call.api) && call.errcode === 0 && touser && histories.has(touser)) {
         const d = describeCall(call);
-        add(touser, { dir: "in", text: "〔" + d.title + "〕\n" + d.text });
+        add(touser, { dir: "in", text: "〔" + d.title + "〕\n" + d.text, link: d.link, linkText: d.link ? "打开链接 ›" : null });
       }
     }
     callsSeen = calls.length;
@@ -114,6 +115,7 @@
       const li = el("li", call.errcode === 0 ? "" : "failed");
       li.append(el("span", "api", d.title), el("div", "meta", "→ " + touser + " · " + call.at + " · errcode " + call.errcode));
       li.append(el("pre", null, d.text));
+      if (d.link) { const a = el("a", null, "打开链接 ›"); a.href = d.link; a.target = "_blank"; li.append(a); }
       list.append(li);
     }
   }
@@ -162,6 +164,12 @@
   function wire() {
     $("identity").addEventListener("change", (e) => { if (e.target.value) $("openid").value = e.target.value; render(); pollCalls(); });
     $("openid").addEventListener("change", () => { render(); pollCalls(); });
+    // 网页授权 in the sandbox answers with this person's openid (wechat/sandbox/oauth.py): the
+    // cookie is the browser's, so every port of this host (the H5 pages too) shares it.
+    const remember = () => { if (openid()) document.cookie = "ejia_sandbox_openid=" + encodeURIComponent(openid()) + "; path=/; max-age=31536000; samesite=lax"; };
+    $("identity").addEventListener("change", remember);
+    $("openid").addEventListener("change", remember);
+    remember();
     $("composer").addEventListener("submit", (e) => {
       e.preventDefault();
       const text = $("text").value;
