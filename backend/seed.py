@@ -6,16 +6,21 @@ The polygons are invented (rectangles split into strips); the names are real pla
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 
 from backend import config, geo
+from backend.crypto import FieldCipher
 from backend.db import transaction
 from backend.errors import DomainError
 from backend.models import Area, ApiKey, Building, BuildingUnit, Category, Department, Staff
 from backend.passwords import DEMO_PASSWORD, hash_password
 from backend.services import api_keys
 from backend.services.bootstrap import seed_categories
+from backend.services.mp_binding import STAFF_PHONE_CONTEXT
+
+FAKE_PHONE = "1380000{:04d}"  # staff phones of the demo: never real people (13800000000 is the placeholder)
 
 CITY = ("350600", "漳州市")
 # district code, name, [(street code, name, [(community code, name)])]
@@ -64,16 +69,27 @@ class _Names:
 def _staff(username: str, name: str, role: str, area: Area, department=None, login=False) -> Staff:
     staff = Staff.get_or_none(Staff.username == username)
     if staff is None:
+        cipher = FieldCipher.from_key(config.current().field_key)
+        phone = FAKE_PHONE.format(Staff.select().count() + 1)  # fake, encrypted like a real one
         staff = Staff.create(
             username=username, name=name, role=role, area=area, department=department,
             oa_openid=f"demo-oa-{username}", mp_openid=f"sandbox-{username}",
-            password_hash=hash_password(DEMO_PASSWORD) if login else None,
+            password_hash=_demo_password_hash() if login else None,
+            phone_enc=cipher.encrypt(phone, STAFF_PHONE_CONTEXT), phone_index=cipher.blind_index(phone, STAFF_PHONE_CONTEXT),
         )
     return staff
 
 
-def seed_demo() -> dict:
-    """Demo data (never in production: ``server seed --demo`` refuses before touching anything)."""
+@functools.lru_cache(maxsize=1)
+def _demo_password_hash() -> str:
+    """scrypt is slow on purpose; every demo login shares the same public password anyway."""
+    return hash_password(DEMO_PASSWORD)
+
+
+def seed_demo(history: bool = True) -> dict:
+    """Demo data (never in production: ``server seed --demo`` refuses before touching anything):
+    the places, people and keys, then — unless ``history`` is False — six months of cases
+    (backend/demo_history.py)."""
     if config.current().production:
         raise DomainError("production", "EJIA_ENV=production：不能写入演示数据（演示账号的密码人人知道）")
     names = _Names()
@@ -118,7 +134,12 @@ def seed_demo() -> dict:
         # A department system's key: sees sensitive cases unmasked, and every read is audited.
         full = _demo_key("demo-full", ["read_full"])
     geo.invalidate_grid_index()
-    return summary(key, logins, full)
+    result = summary(key, logins, full)
+    if history:
+        from backend.demo_history import seed_history
+
+        result["history"] = seed_history()
+    return result
 
 
 def _demo_key(name: str, scopes: list[str]) -> str:

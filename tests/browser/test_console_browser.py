@@ -91,7 +91,7 @@ def test_metrics_page_shows_the_right_numbers(page, live_app, screenshot):
 def test_map_shows_the_seeded_grids(page, live_app, screenshot):
     from backend.seed import DEMO_PASSWORD, seed_demo
 
-    seed_demo()
+    seed_demo(history=False)
     street = Area.get(Area.code == "350602003")
     expected = Area.select().where(Area.path.startswith(street.path) & Area.level.in_(("community", "grid"))
                                    & Area.boundary.is_null(False)).count()
