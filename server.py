@@ -38,6 +38,11 @@ def create_app(overrides: dict | None = None):
     app.config["SECRET_KEY"] = settings.secret_key
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
     app.extensions["ejia.settings"] = settings
+    if settings.trusted_proxies:  # behind nginx: the client's address and scheme from X-Forwarded-*
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     app.extensions["ejia.redis"] = connect_redis(settings)
 
     # Endpoints whose first statement doubles as the connection check (backend.db.connect):

@@ -94,6 +94,9 @@ def production_settings(settings):
         return False, f"{'、'.join(weak)} 太短（至少 32 个字符）：{DEMO_SECRETS_HINT}"
     if not settings.database_url.startswith(("postgresql", "postgres")):
         return False, "DATABASE_URL 不是 PostgreSQL：生产请用 PostgreSQL（docs/deploy.md）"
+    if not settings.trusted_proxies:
+        return False, ("TRUSTED_PROXIES 没有设置：在 nginx 后面请设 TRUSTED_PROXIES=1，"
+                       "否则所有人的地址都是 127.0.0.1，登录失败限速会把大家一起锁住")
     return True, "EJIA_ENV=production，必需的变量都已设置"
 
 

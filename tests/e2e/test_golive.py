@@ -97,7 +97,7 @@ def golive(fresh_database, private_redis, tmp_path):
         "SMS_TENCENT_SECRET_ID": SANDBOX_SECRET_ID, "SMS_TENCENT_SECRET_KEY": SANDBOX_SECRET_KEY,
         "SMS_TENCENT_SDK_APP_ID": "1400999999", "SMS_TENCENT_SIGN_NAME": "通北e家",
         "SMS_TENCENT_TEMPLATES": "task=2000001,urgent=2000002,urge=2000003,overdue=2000004,remind=2000005",
-        "SMS_TENCENT_SCHEME": "http", "QUIET_HOURS": "off", "LOG_LEVEL": "WARNING",
+        "SMS_TENCENT_SCHEME": "http", "QUIET_HOURS": "off", "LOG_LEVEL": "WARNING", "TRUSTED_PROXIES": "1",
     }
     settings = config.load_settings(environ=environ)
     sandbox, stop = start_sandbox(settings, {"callback_url": f"http://127.0.0.1:{port}/wechat"})
