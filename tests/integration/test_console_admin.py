@@ -262,3 +262,53 @@ def test_subscriptions_are_checked_logged_and_retried(console_app, cworld, redis
     WebhookDelivery.create(subscription=row, outbox=message, attempt=2, status_code=200, ok=True)
     admin.post(f"/console/admin/deliveries/{failed.id}/retry")
     assert len(Queue("webhook", connection=redis_conn).jobs) == 1  # nothing more once delivered
+
+
+def test_staff_import_in_the_console_then_the_binding_sheet_downloads_once(console_app, cworld):
+    world = cworld.world
+    admin = logged_in(console_app, "admin")
+    text = ("姓名,角色,区域编码,手机\n"
+            f"新网格员,网格员,{world.grid_b.code},13900000021\n"
+            f"坏角色,保安,{world.grid_b.code},13900000022\n")
+    upload = admin.post("/console/admin/import/staff", {"file": (io.BytesIO(text.encode("gbk")), "s.csv"),
+                                                        "code_days": "7"}, content_type="multipart/form-data")
+    job_url, report = run_job(admin, upload)
+    assert re.search(r"<td>3</td><td>坏角色</td><td>没有这个角色：保安", report) and 'id="commit-import"' not in report
+    good = text.splitlines()[:2]
+    job_url, report = run_job(admin, admin.post("/console/admin/import/staff", {
+        "file": (io.BytesIO("\n".join(good).encode("utf-8-sig")), "s.csv")}, content_type="multipart/form-data"))
+    assert "将新增 1" in report
+    admin.post(job_url + "/commit")
+    person = Staff.get(Staff.name == "新网格员")
+    assert person.area_id == world.grid_b.id and len(person.bind_token) == 8
+    assert "下载绑定码表" in admin.get(job_url).get_data(as_text=True)
+    sheet = admin.get(job_url + "/sheet.pdf")
+    assert sheet.status_code == 200 and sheet.data.startswith(b"%PDF") and sheet.headers["Cache-Control"] == "no-store"
+    assert admin.get(job_url + "/sheet.pdf").status_code == 404  # once
+    other = logged_in(console_app, "centre")
+    assert other.get(job_url).status_code in (403, 404)  # someone else's job
+
+
+def test_behind_nginx_the_login_throttle_counts_each_client_apart(settings, cworld, redis_conn):
+    from server import create_app
+    from tests.fixtures_web import settings_overrides
+    from tests.integration.test_console_fixtures import ConsoleClient
+
+    app = create_app(overrides={**settings_overrides(settings), "trusted_proxies": 1})
+    app.config["TESTING"] = True
+    try:
+        mallory, alice = ConsoleClient(app), ConsoleClient(app)
+        for _ in range(6):
+            mallory.http.post("/console/login", data={"username": "admin", "password": "wrong",
+                                                      "csrf_token": mallory.token()},
+                              headers={"X-Forwarded-For": "203.0.113.9"})
+        blocked = mallory.http.post("/console/login", data={"username": "admin", "password": "x",
+                                                            "csrf_token": mallory.token()},
+                                    headers={"X-Forwarded-For": "203.0.113.9"})
+        assert blocked.status_code == 429
+        fine = alice.http.post("/console/login", data={"username": "admin", "password": "correct-horse-9",
+                                                       "csrf_token": alice.token()},
+                               headers={"X-Forwarded-For": "198.51.100.7"})
+        assert fine.status_code == 303
+    finally:
+        create_app(overrides=settings_overrides(settings))
