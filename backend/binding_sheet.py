@@ -9,11 +9,9 @@ secrets: the CLI writes it readable by its owner only, the console lets it be do
 """
 from __future__ import annotations
 
-import io
-
 from PIL import Image, ImageDraw
 
-from backend.posters import A4_MM, DPI, _centered, _font
+from backend.posters import _centered, _font, cut_sheets, pages_pdf
 
 PER_ROW, PER_COLUMN = 2, 4
 
@@ -40,39 +38,11 @@ def _slip(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], entry: dict
 
 
 def sheet_pages(entries: list[dict], title: str) -> list[Image.Image]:
-    """Bilevel A4 pages; ``entries``: dicts with name, role, area, code, expires_at, and
+    """Bilevel A4 pages of slips; ``entries``: dicts with name, role, area, code, expires_at, and
     username/password when set."""
-    page_w, page_h = (round(mm / 25.4 * DPI) for mm in A4_MM)
-    margin = round(10 / 25.4 * DPI)
-    title_h = round(12 / 25.4 * DPI)
-    cell_w = (page_w - 2 * margin) // PER_ROW
-    cell_h = (page_h - 2 * margin - title_h) // PER_COLUMN
-    per_page = PER_ROW * PER_COLUMN
-    total = max(1, -(-len(entries) // per_page))
-    pages = []
-    for number in range(total):
-        page = Image.new("L", (page_w, page_h), 255)
-        draw = ImageDraw.Draw(page)
-        _centered(draw, (0, 0, page_w, page_h), margin, f"{title}　第 {number + 1}/{total} 页　请沿虚线剪开，当面交给本人",
-                  _font(round(title_h * 0.45)), 0)
-        for slot, entry in enumerate(entries[number * per_page:(number + 1) * per_page]):
-            x0 = margin + (slot % PER_ROW) * cell_w
-            y0 = margin + title_h + (slot // PER_ROW) * cell_h
-            pad = round(3 / 25.4 * DPI)
-            _slip(draw, (x0 + pad, y0 + pad, x0 + cell_w - pad, y0 + cell_h - pad), entry)
-            for dash in range(x0, x0 + cell_w, 40):
-                for y in (y0, y0 + cell_h):
-                    draw.line((dash, y, min(dash + 20, x0 + cell_w), y), fill=120, width=2)
-            for dash in range(y0, y0 + cell_h, 40):
-                for x in (x0, x0 + cell_w):
-                    draw.line((x, dash, x, min(dash + 20, y0 + cell_h)), fill=120, width=2)
-        pages.append(page.point(lambda v: 255 if v > 140 else 0, mode="1"))
-    return pages
+    return cut_sheets(entries, f"{title}　请沿虚线剪开，当面交给本人",
+                      lambda page, draw, box, entry: _slip(draw, box, entry), PER_ROW, PER_COLUMN)
 
 
 def sheet_pdf(entries: list[dict], title: str) -> bytes:
-    pages = sheet_pages(entries, title)
-    out = io.BytesIO()
-    pages[0].save(out, "PDF", save_all=True, append_images=pages[1:], resolution=DPI, title=title,
-                  author="e家", producer="e家")
-    return out.getvalue()
+    return pages_pdf(sheet_pages(entries, title), title)

@@ -202,18 +202,16 @@ class Story:
 
     def act(self, at: dt.datetime, number: str, staff: Staff, action: str, **params) -> bool:
         """Take one step at ``at``; False (and nothing done) when that is still in the future."""
-        if at >= self.now:
-            return False
-        with clock.frozen(at):
-            actions.perform(number, staff_actor(staff), action, params)
-        self.tally.steps += 1
-        return True
+        return self._step(at, number, staff_actor(staff), action, params)
 
     def resident_act(self, at: dt.datetime, number: str, resident: Resident, action: str, **params) -> bool:
+        return self._step(at, number, resident_actor(resident), action, params)
+
+    def _step(self, at: dt.datetime, number: str, actor, action: str, params: dict) -> bool:
         if at >= self.now:
             return False
         with clock.frozen(at):
-            actions.perform(number, resident_actor(resident), action, params)
+            actions.perform(number, actor, action, params)
         self.tally.steps += 1
         return True
 
@@ -411,9 +409,7 @@ class Story:
         self.after_closing(event, right, resident, closed)
 
     def _reopen(self, event, grid, resident, at):
-        number = event.number
-        worker = self.grid_worker(grid, number)
-        closed = self.close(event, grid, resident, at, worker)
+        number, (worker, closed) = event.number, self.closed_once(event, grid, resident, at)
         if closed is None:
             return
         rated = self.later(closed, HOUR, 8 * HOUR)
@@ -424,10 +420,13 @@ class Story:
             self.act(self.later(asked, 3 * HOUR, DAY), number, worker, "resolve", note="已重新清理，并请物业每天巡查",
                      **self.photo())
 
+    def closed_once(self, event, grid, resident, at) -> tuple[Staff, dt.datetime | None]:
+        """The first round, before the resident has their say: the grid worker and when it closed."""
+        worker = self.grid_worker(grid, event.number)
+        return worker, self.close(event, grid, resident, at, worker)
+
     def _complain(self, event, grid, resident, at):
-        number = event.number
-        worker = self.grid_worker(grid, number)
-        closed = self.close(event, grid, resident, at, worker)
+        number, (worker, closed) = event.number, self.closed_once(event, grid, resident, at)
         if closed is None:
             return
         back = self.later(closed, 4 * HOUR, 2 * DAY)

@@ -16,7 +16,6 @@ from backend import taxonomy
 from backend.db import transaction
 from backend.errors import Conflict, DomainError
 from backend.models import Area, Category, Staff
-from backend.models.areas import LEVEL_NAMES
 from backend.passwords import hash_password
 from backend.services.admin_staff import USERNAME_RE
 

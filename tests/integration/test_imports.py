@@ -263,14 +263,18 @@ def test_staff_import_encrypts_mobiles_issues_binding_codes_and_a_rerun_changes_
     assert Staff.get_by_id(people["陈志强"].id).area_id == world.grid_b.id
 
 
-def test_the_sheet_of_binding_codes_is_a_pdf():
-    from backend.binding_sheet import sheet_pdf
+def test_the_sheet_of_binding_codes_is_a_pdf_with_cutting_lines():
+    from backend.binding_sheet import sheet_pages, sheet_pdf
 
     entries = [{"name": f"网格员{i}", "role": "网格员", "area": "金源第一网格", "code": "ABCD2345",
                 "expires_at": "2026-12-17 12:00"} for i in range(9)]
     pdf = sheet_pdf(entries, "工作人员微信绑定码")
     assert pdf.startswith(b"%PDF") and pdf.count(b"/Type /Page\n") + pdf.count(b"/Type /Page\r") + \
         pdf.count(b"/Type /Page ") >= 1 and b"/Count 2" in pdf  # eight slips a page
+    page = sheet_pages(entries[:1], "x")[0]
+    top = round(10 / 25.4 * 300) + round(12 / 25.4 * 300)  # margin + title: the first slip's upper edge
+    edge = [page.getpixel((x, top + dy)) for x in range(page.width) for dy in (-1, 0, 1)]
+    assert edge.count(0) > page.width // 4  # the dashed cutting line survives the black-and-white page
 
 
 def test_bad_staff_rows_are_listed_and_nothing_is_imported(world):

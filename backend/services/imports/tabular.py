@@ -60,6 +60,24 @@ def _cell_text(value) -> str:
     return str(value).strip()
 
 
+def _collect(numbered_rows, encoding: str) -> Table:
+    """The first non-blank row is the header; blank rows are skipped; at most MAX_ROWS."""
+    header: list[str] | None = None
+    rows: list[tuple[int, list[str]]] = []
+    for number, cells in numbered_rows:
+        if header is None:
+            if any(cells):
+                header = cells
+            continue
+        if any(cells):
+            rows.append((number, cells))
+            if len(rows) > MAX_ROWS:
+                raise DomainError("too_many_rows", f"一次最多导入 {MAX_ROWS} 行，请分成几个文件")
+    if header is None:
+        raise DomainError("empty_file", "文件是空的")
+    return Table(header, rows, encoding)
+
+
 def _read_xlsx(raw: bytes) -> Table:
     from openpyxl import load_workbook
 
@@ -68,24 +86,10 @@ def _read_xlsx(raw: bytes) -> Table:
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
         raise DomainError("bad_xlsx", f"不是有效的 .xlsx 文件（{exc.__class__.__name__}）") from None
     try:
-        sheet = book.worksheets[0]
-        rows: list[tuple[int, list[str]]] = []
-        header: list[str] | None = None
-        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-            cells = [_cell_text(v) for v in values]
-            if header is None:
-                if any(cells):
-                    header = cells
-                continue
-            if any(cells):
-                rows.append((number, cells))
-                if len(rows) > MAX_ROWS:
-                    raise DomainError("too_many_rows", f"一次最多导入 {MAX_ROWS} 行，请分成几个文件")
+        values = book.worksheets[0].iter_rows(values_only=True)
+        return _collect(((n, [_cell_text(v) for v in row]) for n, row in enumerate(values, start=1)), "XLSX")
     finally:
         book.close()
-    if header is None:
-        raise DomainError("empty_file", "文件是空的")
-    return Table(header, rows, "XLSX")
 
 
 def _read_csv(raw: bytes) -> Table:
@@ -93,27 +97,18 @@ def _read_csv(raw: bytes) -> Table:
     first_line = text.split("\n", 1)[0]
     delimiter = max(",\t;", key=first_line.count) if first_line else ","
     reader = csv.reader(io.StringIO(text), delimiter=delimiter, strict=True)
-    header: list[str] | None = None
-    rows: list[tuple[int, list[str]]] = []
-    line = 0
-    try:
+    where = {"line": 0}
+
+    def numbered():
         for record in reader:
-            number = line + 1  # where this record starts
-            line = reader.line_num
-            cells = [c.strip() for c in record]
-            if header is None:
-                if any(cells):
-                    header = cells
-                continue
-            if any(cells):
-                rows.append((number, cells))
-                if len(rows) > MAX_ROWS:
-                    raise DomainError("too_many_rows", f"一次最多导入 {MAX_ROWS} 行，请分成几个文件")
+            number = where["line"] + 1  # where this record starts
+            where["line"] = reader.line_num
+            yield number, [c.strip() for c in record]
+
+    try:
+        return _collect(numbered(), encoding)
     except csv.Error as exc:
-        raise DomainError("bad_csv", f"第 {line + 1} 行 CSV 格式错误：{exc}") from None
-    if header is None:
-        raise DomainError("empty_file", "文件是空的")
-    return Table(header, rows, encoding)
+        raise DomainError("bad_csv", f"第 {where['line'] + 1} 行 CSV 格式错误：{exc}") from None
 
 
 def read_table(raw: bytes, filename: str = "") -> Table:
