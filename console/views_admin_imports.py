@@ -58,7 +58,7 @@ def admin_import_upload(kind: str):
         abort(404)
     upload = request.files.get("file")
     options = {"datum": request.form.get("datum"), "code_days": request.form.get("code_days"),
-               "scope_path": login.scope_path}
+               "scope_path": login.scope_path, "actor_staff_id": login.staff.id}
     if request.form.get("parent_id", "").isdigit():
         parent = Area.get_or_none(Area.id == int(request.form["parent_id"]))
         options["parent_code"] = parent.code if parent else "?"

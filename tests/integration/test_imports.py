@@ -10,7 +10,7 @@ import json
 import pytest
 from openpyxl import Workbook
 
-from backend import geo
+from backend import config, geo
 from backend.crypto import FieldCipher
 from backend.db import db
 from backend.errors import DomainError
@@ -235,7 +235,7 @@ def test_staff_import_encrypts_mobiles_issues_binding_codes_and_a_rerun_changes_
     raw = xlsx_bytes(STAFF_ROWS)
     job = imports.run("staff", raw, "staff.xlsx", {"code_days": 7})
     assert job.ok and {k: job.result[k] for k in ("create", "update", "same")} == {"create": 4, "update": 0, "same": 0}
-    cipher = FieldCipher.from_key(__import__("backend.config", fromlist=["current"]).current().field_key)
+    cipher = FieldCipher.from_key(config.current().field_key)
     people = {s.name: s for s in Staff.select().where(Staff.name.in_([r[0] for r in STAFF_ROWS[1:]]))}
     assert set(people) == {"陈志强", "林丽䶮", "黄建华", "张秀英"}
     assert cipher.decrypt(people["林丽䶮"].phone_enc, "staff.phone") == "13900000002"
@@ -289,13 +289,17 @@ def test_bad_staff_rows_are_listed_and_nothing_is_imported(world):
             ("登录", "网格员", world.grid_b.code, "13900000012", "", "abc"),
             ("抢名", "社区负责人", world.community.code, "13900000013", "", "taken"),
             ("固话", "网格员", world.grid_b.code, "0596-2345678", "", ""),
-            ("外区", "网格员", world.other_grid.code, "13900000014", "", "")]
+            ("外区", "网格员", world.other_grid.code, "13900000014", "", ""),
+            ("我自己", "网格员", world.grid_a.code, "13900000015", "", "")]
+    me = Staff.create(name="我自己", role="admin", area=world.street, phone_index=FieldCipher.from_key(
+        config.current().field_key).blind_index("13900000015", "staff.phone"))
     before = dump(Staff, Department)
-    job = imports.run("staff", csv_bytes(rows, "utf-8"), "s.csv", {"scope_path": world.street.path})
+    job = imports.run("staff", csv_bytes(rows, "utf-8"), "s.csv", {"scope_path": world.street.path,
+                                                                   "actor_staff_id": me.id})
     found = errors_by_row(job)
     expected = {3: "没有这个角色：保安", 4: "找不到区域编码 999", 5: "网格员应属于网格", 6: "与第 2 行重复",
                 7: "部门人员请填写部门", 8: "登录名请留空", 9: "已被已在用使用", 10: "不是 11 位大陆手机号",
-                11: "不在您管辖的范围内"}
+                11: "不在您管辖的范围内", 12: "不能改变自己的角色"}
     for row, words in expected.items():
         assert words in found.get(row, ""), (row, found.get(row))
     assert "姓名为空" in found[3] and "1390000 不是 11 位" in found[3]

@@ -58,7 +58,8 @@ def clean_options(options: dict) -> dict:
         days = -1
     if not 1 <= days <= MAX_CODE_DAYS:
         raise DomainError("bad_code_days", f"绑定码有效天数应为 1–{MAX_CODE_DAYS}")
-    return {"code_days": days, "scope_path": options.get("scope_path") or None}
+    return {"code_days": days, "scope_path": options.get("scope_path") or None,
+            "actor_staff_id": options.get("actor_staff_id")}
 
 
 def new_memo() -> dict:
@@ -117,6 +118,8 @@ def check_rows(rows: list[dict], begin: int, stop: int, options: dict, memo: dic
             existing = matches[0] if matches else None
             if existing is not None and scope and not (existing.area_id and existing.area.path.startswith(scope)):
                 found.append("这个手机号的工作人员不在您管辖的范围内")
+            elif existing is not None and existing.id == options.get("actor_staff_id") and role != existing.role:
+                found.append("这一行是您自己：导入不能改变自己的角色")
         department = record.get("department", "")
         if role == "department_staff" and not department:
             found.append("部门人员请填写部门（如 通北街道城管办）")
