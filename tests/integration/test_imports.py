@@ -101,6 +101,7 @@ def test_bad_features_are_listed_by_number_and_nothing_is_written(world):
         {"type": "Feature", "geometry": None, "properties": {"code": "350602001002011", "name": "无图形",
                                                               "parent_code": "350602001002"}},
         "not even an object",
+        feature(world.grid_a.code, "已有网格，上级写错", rect(24.50, 117.64, 0.01, 0.01), parent_code="NOPE"),
     ]
     snapshot = dump(Area)
     job = imports.run("areas", collection(*features))  # not a dry run: still nothing is written
@@ -108,7 +109,7 @@ def test_bad_features_are_listed_by_number_and_nothing_is_written(world):
     expected = {2: "自相交", 4: "与第 3 个要素 350602001002002 第二重叠", 5: "编码重复", 6: "找不到上级区域",
                 7: "街道下面不能直接放网格", 8: "与已有区域 350602001001", 9: "导入不能移动区域",
                 10: "缺少名称", 11: "编码只能是", 12: "坐标超出经纬度范围", 13: "不是面", 14: "无法读取",
-                15: "缺少几何图形", 16: "不是 GeoJSON Feature"}
+                15: "缺少几何图形", 16: "不是 GeoJSON Feature", 17: "找不到上级区域"}
     for row, words in expected.items():
         assert words in found.get(row, ""), (row, found.get(row))
     assert set(found) == set(expected) and job.state == "checked" and job.result is None

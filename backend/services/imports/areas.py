@@ -203,8 +203,10 @@ def _place(code, level, parent_code, default_parent, scope_path, memo):
         named = Area.get_or_none(Area.code == parent_code) if parent_code else None
         if parent_code and named is not None and named.id != existing.parent_id:
             return ("moved", f"现属 {existing.parent.code if existing.parent_id else '无'}")
-        if parent_code and named is None and parent_code in memo["seen"]:
-            return ("moved", f"现属 {existing.parent.code if existing.parent_id else '无'}")
+        if parent_code and named is None:
+            if parent_code in memo["seen"]:
+                return ("moved", f"现属 {existing.parent.code if existing.parent_id else '无'}")
+            return ("no_parent", parent_code)
         return f"id:{existing.parent_id}" if existing.parent_id else "root"
     parent = Area.get_or_none(Area.code == parent_code) if parent_code else default_parent
     if parent is None and parent_code in memo["seen"]:
