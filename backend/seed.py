@@ -13,6 +13,7 @@ import secrets
 from backend import config, geo
 from backend.crypto import FieldCipher
 from backend.db import transaction
+from backend.demo_history import seed_history
 from backend.errors import DomainError
 from backend.models import Area, ApiKey, Building, BuildingUnit, Category, Department, Staff
 from backend.passwords import DEMO_PASSWORD, hash_password
@@ -136,8 +137,6 @@ def seed_demo(history: bool = True) -> dict:
     geo.invalidate_grid_index()
     result = summary(key, logins, full)
     if history:
-        from backend.demo_history import seed_history
-
         result["history"] = seed_history()
     return result
 
