@@ -192,8 +192,9 @@ def test_go_live_on_a_fresh_postgresql_database(golive, tmp_path):
                           .encode("gbk"))
     assert "已导入：新增 2" in ok(run("import", "buildings", buildings, "--posters", tmp_path / "posters"))
     assert list((tmp_path / "posters").glob("*.pdf"))
+    extra = {"areas": ["--datum", "gcj02"], "staff": ["--sheet", tmp_path / "again.pdf"], "buildings": []}
     for path, kind in ((geojson, "areas"), (staff_file, "staff"), (buildings, "buildings")):  # re-runs change nothing
-        assert "新增 0，更新 0" in ok(run("import", kind, path, *(["--datum", "gcj02"] if kind == "areas" else [])))
+        assert "新增 0，更新 0" in ok(run("import", kind, path, *extra[kind]))
     key = json.loads(ok(run("keys", "issue", "--name", "区城管局", "--scope", "read_full", "--scope", "write")))["key"]
     assert "公众号菜单已创建" in ok(run("wechat", "menu"))
     assert golive.sandbox.calls("menu/create")[-1]["errcode"] == 0
