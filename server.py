@@ -12,28 +12,34 @@ import sys
 
 from backend import config
 from backend.db import connect as connect_db
-from backend.db import db, init_database
-from backend.redis_conn import connect as connect_redis
+from backend.db import DATABASE_DOWN, db, init_database
+from backend.redis_conn import connect_for_requests
 
 log = logging.getLogger("ejia.server")
+RETRY_AFTER_SECONDS = 5  # what a 503 asks clients to wait while the database or Redis is away
+UNAVAILABLE_TEXT = "系统正在维护，请稍后再试。"
 
 
-def bootstrap(overrides: dict | None = None) -> config.Settings:
-    """Settings + database + outbox relay: what every process (web, worker, CLI) needs."""
+def bootstrap(overrides: dict | None = None, redis=None) -> config.Settings:
+    """Settings + database + outbox relay: what every process (web, worker, CLI) needs.
+    ``redis``: the client the relay enqueues with (a web process passes its request client)."""
     settings = config.install(config.load_settings(**(overrides or {})))
     init_database(settings.database_url)
     from workers.relay import install_relay
 
-    install_relay(settings)
+    install_relay(settings, redis(settings) if redis else None)
     return settings
 
 
 def create_app(overrides: dict | None = None):
-    from flask import Flask, jsonify, request
+    import redis as redis_lib
+    from flask import Flask, Response, jsonify, request
+    from werkzeug.exceptions import MethodNotAllowed, NotFound
 
     from backend.errors import DomainError
+    from workers.relay import installed as installed_relay
 
-    settings = bootstrap(overrides)
+    settings = bootstrap(overrides, redis=connect_for_requests)
     app = Flask(__name__, static_folder=None)
     app.config["SECRET_KEY"] = settings.secret_key
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
@@ -43,32 +49,98 @@ def create_app(overrides: dict | None = None):
 
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
-    app.extensions["ejia.redis"] = connect_redis(settings)
+    app.extensions["ejia.redis"] = installed_relay().connection  # one request client: timeouts, breaker
 
-    # Endpoints whose first statement doubles as the connection check (backend.db.connect):
-    # they skip the pool's check-out probe, a round trip (wechat.web registers /wechat).
-    unprobed = app.extensions.setdefault("ejia.db.unprobed_endpoints", set())
+    # Endpoints that open their own database connection, when and how they need it (wechat.web
+    # registers /wechat: it spools a push when the database is down; /healthz reports it).
+    lazy = app.extensions.setdefault("ejia.db.lazy_endpoints", {"healthz"})
+    # Adapters render their own error shape for a URL prefix (JSON under /mp/v1, the spec's
+    # under /open311): ``respond(status) -> Response`` for 404/405 misses and 503s.
+    error_shapes = app.extensions.setdefault("ejia.error_shapes", {})
 
     @app.before_request
     def _open_db():
-        connect_db(probe=request.endpoint not in unprobed)
+        if request.endpoint not in lazy:
+            connect_db()
 
     @app.teardown_request
     def _close_db(exc):
         if not db.is_closed():
-            db.close()
+            try:
+                db.close()
+            except DATABASE_DOWN as err:  # the server went away
+                log.warning("closing the database connection failed: %s", err)
+
+    def _shaped(status: int) -> Response | None:
+        for prefix, respond in error_shapes.items():
+            if request.path == prefix or request.path.startswith(prefix + "/"):
+                return respond(status)
+        return None
 
     @app.errorhandler(DomainError)
     def _domain_error(err: DomainError):
         return jsonify({"error": {"code": err.code, "message": err.message}}), err.status
 
+    @app.errorhandler(NotFound)
+    @app.errorhandler(MethodNotAllowed)
+    def _routing_miss(err):
+        """A URL no rule matches (e.g. a %0A in the path defeats a catch-all rule)."""
+        response = _shaped(err.code)
+        if response is None:
+            return err
+        if isinstance(err, MethodNotAllowed) and err.valid_methods:
+            response.headers["Allow"] = ", ".join(err.valid_methods)
+        return response
+
+    @app.errorhandler(DATABASE_DOWN[0])
+    @app.errorhandler(DATABASE_DOWN[1])
+    @app.errorhandler(redis_lib.exceptions.ConnectionError)
+    @app.errorhandler(redis_lib.exceptions.TimeoutError)
+    def _unavailable(err):
+        """The database (or Redis, where a page needs it) cannot be reached: 503, never a 500."""
+        dependency = "redis" if isinstance(err, redis_lib.RedisError) else "database"
+        log.error("%s %s: %s unavailable (%s: %s)", request.method, request.path, dependency,
+                  type(err).__name__, str(err).strip()[:200])
+        response = _shaped(503) or Response(UNAVAILABLE_TEXT, 503, content_type="text/plain; charset=utf-8")
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+
     @app.get("/healthz")
     def healthz():
-        return jsonify({"ok": True})
+        """200 while the database answers (Redis down is degraded, not down: nothing a resident
+        sends depends on it); 503 naming the dependency that does not answer."""
+        state = {"database": _database_answers(), "redis": _redis_answers(app.extensions["ejia.redis"])}
+        down = [name for name, ok in state.items() if not ok]
+        body = {"ok": state["database"], **{name: "up" if ok else "down" for name, ok in state.items()}}
+        if down:
+            body["down"] = down
+        response = jsonify(body)
+        if not state["database"]:
+            response.status_code = 503
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
 
     for register in _blueprint_registrars():
         register(app)
     return app
+
+
+def _database_answers() -> bool:
+    try:
+        connect_db()
+        db.execute_sql("SELECT 1")
+        return True
+    except DATABASE_DOWN:
+        return False
+
+
+def _redis_answers(client) -> bool:
+    import redis as redis_lib
+
+    try:
+        return bool(client.ping())
+    except redis_lib.RedisError:
+        return False
 
 
 def _blueprint_registrars():
@@ -225,6 +297,29 @@ def cmd_jobs(args) -> int:
     return run(settings, args.action, args.job_ids, queue_name=args.queue, all_jobs=args.all)
 
 
+def cmd_spool(args) -> int:
+    """The /wechat spool of this host (wechat/spool.py): what waits in it, or replay it now —
+    the web processes replay it on their own once the database is back."""
+    import json
+
+    app = create_app()
+    spool, replayer = app.extensions["ejia.wechat.spool"], app.extensions["ejia.wechat.replayer"]
+    if args.action == "status":
+        json.dump({"path": str(spool.path), "bytes": spool.size(), "pending": spool.pending()}, sys.stdout)
+        sys.stdout.write("\n")
+        return 0
+    try:
+        handled = replayer.replay_now()
+    except DATABASE_DOWN as exc:
+        print(f"the database is still unavailable: {exc}", file=sys.stderr)
+        return 1
+    if handled is None:
+        print("another process is replaying the spool now", file=sys.stderr)
+        return 1
+    print(f"replayed {handled} push(es); the spool is empty", file=sys.stderr)
+    return 0
+
+
 def cmd_staff_bind_qr(args) -> int:
     from wechat.cli import cmd_staff_bind_qr as bind_qr
 
@@ -265,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queue", help="only this queue (send, route, notify, media, webhook, maintenance)")
     p.add_argument("--all", action="store_true", help="retry every failed job")
     p.set_defaults(func=cmd_jobs)
+    p = sub.add_parser("spool", help="the /wechat spool of this host: status, or replay it now")
+    p.add_argument("action", choices=("status", "replay"))
+    p.set_defaults(func=cmd_spool)
     p = sub.add_parser("staff", help="staff accounts")
     staff_sub = p.add_subparsers(dest="staff_command", required=True)
     p = staff_sub.add_parser("bind-qr", help="print a one-time QR (JSON) that binds a staff member's WeChat")

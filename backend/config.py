@@ -79,6 +79,9 @@ class Settings:
     wechat_account_name: str = "e家"  # the official account's name, as residents search for it
     wechat_location_datum: str = "gcj02"
     wechat_timestamp_window: int = 300
+    wechat_encrypt_mode: str = ""  # safe / compatible / plain; empty → safe in production, plain otherwise
+    wechat_spool_max_mb: int = 64  # the /wechat spool (database down) refuses pushes beyond this
+    redis_request_timeout_ms: int = 250  # every Redis call made while answering a request
     public_base_url: str = "http://127.0.0.1:8000"  # printed in QR codes and template-message links
     console_tile_url: str = ""  # optional map tiles for the console, e.g. an intranet tile server
     mp_app_id: str = ""
@@ -125,6 +128,9 @@ _ENV_MAP = {
     "WECHAT_ACCOUNT_NAME": ("wechat_account_name", str),
     "WECHAT_LOCATION_DATUM": ("wechat_location_datum", str),
     "WECHAT_TIMESTAMP_WINDOW": ("wechat_timestamp_window", int),
+    "WECHAT_ENCRYPT_MODE": ("wechat_encrypt_mode", str),
+    "WECHAT_SPOOL_MAX_MB": ("wechat_spool_max_mb", int),
+    "REDIS_REQUEST_TIMEOUT_MS": ("redis_request_timeout_ms", int),
     "PUBLIC_BASE_URL": ("public_base_url", str),
     "CONSOLE_TILE_URL": ("console_tile_url", str),
     "MP_APP_ID": ("mp_app_id", str),
@@ -154,6 +160,9 @@ OPTIONAL_VARS = (
     "WEBHOOK_ALLOW_LOOPBACK", "EJIA_WORKER_CLASS",
 )
 SMS_PROVIDERS = ("console", "tencent")
+#: What /wechat accepts, strictest first: safe = encrypted only (安全模式); compatible = encrypted,
+#: plaintext fields alongside allowed (兼容模式); plain = plaintext pushes too (明文模式).
+ENCRYPT_MODES = ("safe", "compatible", "plain")
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides) -> Settings:
@@ -193,6 +202,13 @@ def _finish(settings: Settings, explicit: set[str]) -> Settings:
         raise ConfigError("WECHAT_LOCATION_DATUM: must be gcj02 or wgs84")
     if not 0 <= settings.trusted_proxies <= 5:
         raise ConfigError("TRUSTED_PROXIES: the number of reverse proxies in front of the web, 0–5")
+    mode = settings.wechat_encrypt_mode or ("safe" if settings.production else "plain")
+    if mode not in ENCRYPT_MODES:
+        raise ConfigError(f"WECHAT_ENCRYPT_MODE: {mode!r} is not one of {', '.join(ENCRYPT_MODES)}")
+    settings = replace(settings, wechat_encrypt_mode=mode)
+    for var in ("WECHAT_SPOOL_MAX_MB", "REDIS_REQUEST_TIMEOUT_MS"):
+        if getattr(settings, _ENV_MAP[var][0]) <= 0:
+            raise ConfigError(f"{var}: must be a positive number")
     if settings.sms_provider not in SMS_PROVIDERS:
         raise ConfigError(f"SMS_PROVIDER: {settings.sms_provider!r} is not one of {', '.join(SMS_PROVIDERS)}")
     if "WEBHOOK_ALLOW_LOOPBACK" in settings.extra:

@@ -21,6 +21,8 @@ from playhouse.pool import PooledPostgresqlDatabase
 
 db = peewee.DatabaseProxy()
 log = logging.getLogger("ejia.db")
+#: What peewee raises when the database cannot be reached (refused, restarting, connection lost).
+DATABASE_DOWN = (peewee.OperationalError, peewee.InterfaceError)
 T = TypeVar("T")
 
 SQLITE_PRAGMAS = {
@@ -31,6 +33,7 @@ SQLITE_PRAGMAS = {
 }
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+CONNECT_TIMEOUT_SECONDS = 2  # libpq's minimum
 
 _checkout = threading.local()  # .unprobed: this thread takes a pooled connection without the probe
 _prepared: "weakref.WeakKeyDictionary[object, set[str]]" = weakref.WeakKeyDictionary()
@@ -110,7 +113,10 @@ def make_database(url: str) -> peewee.Database:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         database = connect_url(url, pragmas=SQLITE_PRAGMAS, autoconnect=False)
     elif scheme.startswith("postgres"):
-        database = connect_url(url, autoconnect=False)
+        # A host that does not answer (not one that refuses) would hold a request for the OS's
+        # TCP timeout, minutes: give up in seconds, inside WeChat's budget (/wechat then spools).
+        options = {} if "connect_timeout=" in url else {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+        database = connect_url(url, autoconnect=False, **options)
     else:
         raise ValueError(f"DATABASE_URL: unsupported scheme {scheme!r} (use sqlite:/// or postgresql://)")
     return database

@@ -25,12 +25,11 @@ The labelled sets in tests/data/ measure it; docs/safety.md publishes recall and
 from __future__ import annotations
 
 import functools
-import importlib.util
-import json
 import re
 import unicodedata
 from dataclasses import dataclass
-from pathlib import Path
+
+from backend import sounds
 
 
 @dataclass(frozen=True)
@@ -289,30 +288,6 @@ def normalise(text: str) -> str:
     return re.sub(r"\s+", "，", text)
 
 
-@functools.lru_cache(maxsize=1)
-def _readings() -> dict[str, frozenset[str]]:
-    """Toneless readings of the characters that can sound like a rule word.
-
-    From pypinyin's single-character table, read directly: importing pypinyin itself would
-    also load its phrase table (≈ 55 MB per process), which this needs none of.
-    """
-    wanted = {syllable for word in _SOUND_WORDS for syllable in _word_syllables(word)}
-    spec = importlib.util.find_spec("pypinyin")
-    path = Path(spec.origin).parent / "pinyin_dict.json"
-    table = json.loads(path.read_text(encoding="utf-8"))
-    out: dict[str, frozenset[str]] = {}
-    for code, readings in table.items():
-        sounds = {_toneless(r) for r in readings.split(",")} & wanted
-        if sounds:
-            out[chr(int(code))] = frozenset(sounds)
-    return out
-
-
-def _toneless(reading: str) -> str:
-    plain = "".join(ch for ch in unicodedata.normalize("NFD", reading) if not unicodedata.combining(ch))
-    return plain.replace("ü", "v")
-
-
 _WORD_SOUNDS = {
     "着": "zhao", "火": "huo", "起": "qi", "失": "shi", "灾": "zai", "救": "jiu", "命": "ming", "泄": "xie",
     "漏": "lou", "车": "che", "祸": "huo", "晕": "yun", "倒": "dao", "昏": "hun", "迷": "mi", "溺": "ni",
@@ -333,17 +308,17 @@ def _word_syllables(word: str) -> tuple[str, ...]:
 
 def _sound_alike(text: str) -> str:
     """``text`` with homophone typos of rule words replaced by the words themselves."""
-    readings, by_first_sound = _readings(), _words_by_first_sound()
+    readings, by_first_sound = sounds.readings(), _words_by_first_sound()
     chars = list(text)
     i = 0
     while i < len(chars):
         replaced = 0
         for sound in readings.get(chars[i], ()):
-            for word, sounds in by_first_sound.get(sound, ()):
+            for word, syllables in by_first_sound.get(sound, ()):
                 window = chars[i:i + len(word)]
                 if (len(window) == len(word) and "".join(window) != word
                         and any(a == b for a, b in zip(window, word))
-                        and all(sounds[k] in readings.get(window[k], ()) for k in range(1, len(word)))):
+                        and all(syllables[k] in readings.get(window[k], ()) for k in range(1, len(word)))):
                     chars[i:i + len(word)] = list(word)
                     replaced = len(word)
                     break
@@ -357,8 +332,8 @@ def _sound_alike(text: str) -> str:
 def _words_by_first_sound() -> dict[str, tuple[tuple[str, tuple[str, ...]], ...]]:
     table: dict[str, list] = {}
     for word in _SOUND_WORDS:
-        sounds = _word_syllables(word)
-        table.setdefault(sounds[0], []).append((word, sounds))
+        syllables = _word_syllables(word)
+        table.setdefault(syllables[0], []).append((word, syllables))
     return {sound: tuple(words) for sound, words in table.items()}
 
 

@@ -19,6 +19,7 @@ import re
 
 from backend import segmenter
 from backend.crypto import mask_id_number, mask_phone
+from backend.phones import MOBILE_IN_TEXT
 
 LEVELS = ("public", "internal", "sensitive")
 LEVEL_NAMES = {"public": "公开", "internal": "内部", "sensitive": "敏感"}
@@ -49,7 +50,7 @@ _OLD_YOUNG_RE = re.compile(f"(?<=[老小阿])({_SURNAME_CLASS})(?![\u4e00-\u9fff
 _INTRO_RE = re.compile(f"(我叫|我是|名叫|叫做|本人|姓名[:：]?|联系人[:：]?)({_SURNAME_CLASS}{_CJK}{{1,2}})")
 
 _ID_NUMBER = re.compile(r"(?<![0-9Xx])(?:\d{17}[0-9Xx]|\d{15})(?![0-9Xx])")
-_MOBILE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?!\d)")
+_MOBILE = MOBILE_IN_TEXT  # the one mainland-mobile rule (backend/phones.py)
 _LANDLINE = re.compile(r"(?<!\d)0\d{2,3}[- ]?\d{7,8}(?!\d)")
 _LONG_DIGITS = re.compile(r"(?<!\d)\d{7,}(?!\d)")
 _ROOM = re.compile(r"(单元|楼|栋|幢|座|号)(\s*)(\d{3,4})(?!\d)|(\d{1,4})(\s*)(室|户|号房)")

@@ -2,19 +2,97 @@
 
 The embedded server listens on a unix socket in the var directory, so every process that
 uses the same EJIA_VAR (web, worker, scheduler, the `rq` CLI) shares it.
+
+Two kinds of client. Workers, the scheduler and the CLI use ``connect`` (seconds-long
+timeouts: RQ blocks on Redis by design). Everything that answers a request uses
+``connect_for_requests``: every call has a short timeout (``REDIS_REQUEST_TIMEOUT_MS``,
+250 ms), no retry, and a circuit breaker — after a failure the client refuses at once for
+``BREAKER_SECONDS`` instead of waiting on a dead or hung (SIGSTOPped) server again, then
+lets one call through to see whether Redis is back. Redis holds nothing a resident sent
+(DESIGN §2), so a request that needs it degrades — rate limits fall back to per-process
+counters, the relay leaves outbox rows to the sweep — and never waits past WeChat's budget.
 """
 from __future__ import annotations
 
+import logging
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from backend.config import Settings
 
+log = logging.getLogger("ejia.redis")
+BREAKER_SECONDS = 5.0
+_FAILURES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 _embedded: dict[str, object] = {}
+
+
+class CircuitBreaker:
+    """Open for ``open_seconds`` after a failed call; while open every call fails at once."""
+
+    def __init__(self, open_seconds: float = BREAKER_SECONDS):
+        self.open_seconds = open_seconds
+        self._open_until = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def is_open(self) -> bool:
+        return time.monotonic() < self._open_until
+
+    def check(self) -> None:
+        if self._open_until and time.monotonic() < self._open_until:
+            raise redis.exceptions.ConnectionError("Redis unavailable (circuit open after a failed call)")
+
+    def trip(self, exc: Exception) -> None:
+        with self._lock:
+            if not self.is_open:
+                log.warning("Redis call failed (%s: %s); failing fast for %.0f s", type(exc).__name__, exc,
+                            self.open_seconds)
+            self._open_until = time.monotonic() + self.open_seconds
+
+    def close(self) -> None:
+        if self._open_until:
+            with self._lock:
+                if self._open_until:
+                    log.info("Redis answers again")
+                self._open_until = 0.0
+
+
+class _Guarded:
+    """Mixed into a redis-py connection class: every connect, send and read goes past the breaker."""
+
+    breaker: CircuitBreaker
+
+    def connect(self):
+        self.breaker.check()
+        try:
+            return super().connect()
+        except _FAILURES as exc:
+            self.breaker.trip(exc)
+            raise
+
+    def send_packed_command(self, command, check_health=True):
+        self.breaker.check()
+        try:
+            return super().send_packed_command(command, check_health)
+        except _FAILURES as exc:
+            self.breaker.trip(exc)
+            raise
+
+    def read_response(self, *args, **kwargs):
+        try:
+            response = super().read_response(*args, **kwargs)
+        except _FAILURES as exc:
+            self.breaker.trip(exc)
+            raise
+        self.breaker.close()
+        return response
 
 
 def embedded_socket(var_dir: Path) -> Path:
@@ -45,7 +123,24 @@ def redis_url(settings: Settings) -> str:
 
 
 def connect(settings: Settings) -> redis.Redis:
+    """For workers, the scheduler and the CLI."""
     return redis.Redis.from_url(redis_url(settings), socket_timeout=5, socket_connect_timeout=2)
+
+
+def connect_for_requests(settings: Settings, breaker: CircuitBreaker | None = None) -> redis.Redis:
+    """For anything on a request path: short timeouts, no retries, a circuit breaker."""
+    url = redis_url(settings)
+    base = (redis.UnixDomainSocketConnection if url.startswith("unix://")
+            else redis.SSLConnection if url.startswith("rediss://") else redis.Connection)
+    guarded = type(f"Guarded{base.__name__}", (_Guarded, base), {"breaker": breaker or CircuitBreaker()})
+    timeout = settings.redis_request_timeout_ms / 1000
+    pool = redis.ConnectionPool.from_url(url, connection_class=guarded, socket_timeout=timeout,
+                                         socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))
+    return redis.Redis(connection_pool=pool)
+
+
+def breaker_of(client: redis.Redis) -> CircuitBreaker | None:
+    return getattr(client.connection_pool.connection_class, "breaker", None)
 
 
 def stop_embedded(var_dir: Path) -> None:

@@ -1,6 +1,6 @@
 """The one Chinese word segmenter of a process: a private jieba tokenizer, loaded once.
 
-Shared by the category suggester (backend.taxonomy) and the name masker (backend.privacy):
+Shared by the category suggester (backend.suggester) and the name masker (backend.privacy):
 jieba's dictionary costs tens of megabytes, so a process holds exactly one copy. Loading
 takes about a second; workers and web processes warm it up at start (``taxonomy.warm_up``).
 """

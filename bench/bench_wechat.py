@@ -51,12 +51,12 @@ WARMUP_S = 1.5
 def _echo_view(crypto):
     from flask import Response, request
 
-    from wechat.inbound import envelope_ciphertext
+    from wechat.inbound import envelope
 
     def echo():
         args = request.args
         crypto.check_signature(args.get("signature"), args["timestamp"], args["nonce"])
-        xml, cipher = crypto.open(envelope_ciphertext(request.get_data()), args.get("msg_signature"),
+        xml, cipher = crypto.open(envelope(request.get_data())[0], args.get("msg_signature"),
                                   args["timestamp"], args["nonce"])
         return Response(crypto.seal(xml.decode(), cipher), content_type="application/xml; charset=utf-8")
     return echo
@@ -106,7 +106,7 @@ def build_requests(port: int, path: str, count: int, seed: str, token: str, aes_
     out = []
     for i in range(count):
         openid = f"obench{seed}-{i:08d}"  # seed = run id + client: new in every run, even on a kept database
-        now, nonce = str(int(time.time())), str(rng.randrange(10**9))
+        now, nonce = str(int(time.time())), str(msg_id0 + i)  # unique: /wechat accepts a (timestamp, nonce) once
         xml = (f"<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><FromUserName><![CDATA[{openid}]]>"
                f"</FromUserName><CreateTime>{now}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
                f"<Content><![CDATA[小区门口路灯不亮，第{i}条]]></Content><MsgId>{msg_id0 + i}</MsgId></xml>")

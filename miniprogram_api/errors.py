@@ -30,7 +30,9 @@ HTTP_MESSAGES = {
     413: ("too_large", "上传的内容太大了"),
     415: ("unsupported_media_type", "请求内容类型不正确，请用 application/json"),
     429: ("too_many_requests", "操作太频繁了，请稍后再试"),
+    503: ("unavailable", "服务暂时不可用，请稍后再试"),
 }
+RETRY_AFTER = "5"
 
 FIELD_LABELS = {
     "code": "登录凭证", "phone_code": "手机号授权码", "bind_code": "绑定码", "description": "描述",
@@ -63,6 +65,13 @@ def error_response(status: int, code: str, message: str, fields: list[dict] | No
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+def by_status(status: int) -> Response:
+    """The API's error for a bare HTTP status: URLs no route matched (the app-level handlers
+    use it for /mp/v1, e.g. a path with a newline in it) and a backing service that is down."""
+    code, message = HTTP_MESSAGES.get(status, ("error", "请求无法处理"))
+    return error_response(status, code, message, headers={"Retry-After": RETRY_AFTER} if status == 503 else None)
 
 
 def _label(loc: tuple) -> str:
@@ -151,7 +160,7 @@ def install(blueprint) -> None:
     @blueprint.errorhandler(redis.exceptions.TimeoutError)
     def _unavailable(err):
         log.error("mini-program API: a backing service is unavailable: %s", type(err).__name__)
-        return error_response(503, "unavailable", "服务暂时不可用，请稍后再试", headers={"Retry-After": "5"})
+        return by_status(503)
 
     @blueprint.errorhandler(Exception)
     def _unexpected(err: Exception):

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from backend.models import Resident
-from backend.services import actions, opt_ins, revisits
+from backend.services import actions, opt_ins, personal_data, revisits
 from miniprogram_api import presenters
 from miniprogram_api.api import Api, Call
 from miniprogram_api.event_schemas import EventDetailOut
@@ -63,3 +63,23 @@ def answer_revisit(call: Call):
     event = visible_event(call)
     event = revisits.answer(call.principal.id, call.body.answer, event.number)
     return presenters.event_detail(event, call.principal.actor)
+
+
+class PhoneIn(Input):
+    code: text(128, 1) = Field(description="the code from a getPhoneNumber button (one tap; no typing)")
+
+
+class PhoneOut(Output):
+    phone: str = Field(description="masked, e.g. 139****5678")
+
+
+@api.operation("POST", "/me/phone", summary="留一个手机号，办完后方便电话回访（一键授权，可随时删除）",
+               tag="residents", auth="resident", body=PhoneIn, response=PhoneOut, errors=(503,),
+               limit="5/minute;20/day",
+               description="Exchanges the getPhoneNumber code with WeChat; stored encrypted, shown masked, "
+                           "decrypted only for an operator placing a revisit call (audited).")
+def keep_phone(call: Call):
+    from miniprogram_api.auth import _wechat_call, mini_program
+
+    phone = _wechat_call(mini_program().get_phone_number, call.body.code)
+    return PhoneOut(phone=personal_data.keep_phone(Resident.get_by_id(call.principal.id), phone))

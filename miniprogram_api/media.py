@@ -5,16 +5,18 @@ them without metadata except the EXIF orientation (backend.images: a renamed tex
 truncated file or a decompression bomb is a 400; GPS never reaches the store). Voice: AMR,
 MP3 or M4A up to 2 MB, recognised by magic bytes.
 
-Who may attach or read a media id: its uploader (remembered in Redis for a day, so ids are
-not guessable handles to other people's photos), and anyone who may see an event it is
-attached to.
+Who may attach or read a media id: its uploader (an upload receipt kept in the database for
+a day — ``backend.services.uploads`` — so ids are not guessable handles to other people's
+photos, and a report with photos does not depend on Redis), and anyone who may see an event
+it is attached to.
 """
 from __future__ import annotations
 
-from flask import Response, current_app, request
+from flask import Response, request
 
 from backend import media as media_store
 from backend.models import Attachment, Event, Media
+from backend.services import uploads
 from backend.services.context import event_view
 from backend.workflow import can_see
 from miniprogram_api.api import Api, Call
@@ -27,8 +29,6 @@ IMAGE_LIMIT = media_store.PHOTO_LIMIT
 VOICE_LIMIT = 2 * 1024 * 1024
 MULTIPART_OVERHEAD = 64 * 1024
 UPLOAD_FORMATS = media_store.PHOTO_FORMATS  # what wx.chooseMedia gives; GIF is refused
-UPLOADS_TTL = 24 * 3600
-UPLOADS_PREFIX = "ejia:mp:uploads:"
 
 
 def voice_mime(data: bytes) -> str | None:
@@ -41,27 +41,10 @@ def voice_mime(data: bytes) -> str | None:
     return None
 
 
-def _uploads_key(principal) -> str:
-    return UPLOADS_PREFIX + principal.key
-
-
-def remember_upload(principal, media_id: int) -> None:
-    redis = current_app.extensions["ejia.redis"]
-    key = _uploads_key(principal)
-    pipe = redis.pipeline()
-    pipe.sadd(key, media_id)
-    pipe.expire(key, UPLOADS_TTL)
-    pipe.execute()
-
-
 def check_own_uploads(principal, media_ids) -> list[int]:
     """The ids, if the caller uploaded each of them in the last day; 400 otherwise."""
     ids = list(dict.fromkeys(media_ids or ()))
-    if not ids:
-        return []
-    redis = current_app.extensions["ejia.redis"]
-    flags = redis.smismember(_uploads_key(principal), ids)
-    if not all(flags):
+    if ids and uploads.own_uploads(principal.key, ids) != set(ids):
         raise ApiError(400, "unknown_media", "有图片没有上传成功或已过期，请重新上传")
     return ids
 
@@ -94,13 +77,12 @@ def upload_media(call: Call):
     else:
         mime, kind = "image/jpeg", "image"  # store_bytes decodes, cleans and names the real format
     stored = media_store.store_bytes(data, mime, kind, image_formats=UPLOAD_FORMATS)
-    remember_upload(call.principal, stored.id)
+    uploads.remember_upload(call.principal.key, stored.id)
     return MediaOut(id=stored.id, kind=kind, mime=stored.mime, size=stored.size)
 
 
 def _may_read(principal, media_id: int) -> bool:
-    redis = current_app.extensions["ejia.redis"]
-    if redis.sismember(_uploads_key(principal), media_id):
+    if uploads.own_uploads(principal.key, [media_id]):
         return True
     events = (Event.select().join(Attachment, on=(Attachment.event == Event.id))
               .where(Attachment.media == media_id).distinct().limit(20))

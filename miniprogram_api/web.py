@@ -3,7 +3,9 @@
 Rate limits (flask-limiter, counters in the app's Redis) are per user: the signed-in person
 when the request carries a valid token, else the client address. Every endpoint shares a
 blueprint-wide budget; writes that cost something (reports, uploads, binding) have their own
-tighter one on top. If Redis is unreachable the limiter lets requests through (logged)
+tighter one on top. The counters go through the app's request client (short timeouts, a
+circuit breaker: backend/redis_conn.py); if Redis is unreachable the limiter counts in this
+process instead (flask-limiter's in-memory fallback, checking Redis again with back-off)
 rather than turning a counter outage into an outage of reporting.
 """
 from __future__ import annotations
@@ -18,7 +20,8 @@ from werkzeug.routing import Map, Rule
 from backend.redis_conn import redis_url
 from miniprogram_api import auth, loop, media, openapi, privacy, residents, roster, staff
 from miniprogram_api.api import Call, Operation, parse_json_body, parse_path, parse_query, render
-from miniprogram_api.errors import ApiError, install as install_errors
+from miniprogram_api.errors import ApiError, by_status
+from miniprogram_api.errors import install as install_errors
 
 PREFIX = "/mp/v1"
 DEFAULT_LIMIT = "300/minute"
@@ -65,8 +68,9 @@ def register(app) -> None:
                           static_url_path="/static")
     install_errors(blueprint)
     limiter = Limiter(key_func=auth.rate_limit_key, storage_uri=limiter_storage_uri(settings),
+                      storage_options={"connection_pool": app.extensions["ejia.redis"].connection_pool},
                       key_prefix="ejia-mp", strategy="fixed-window", swallow_errors=True,
-                      headers_enabled=True)
+                      in_memory_fallback_enabled=True, headers_enabled=True)
     for op in ops:
         view = _make_view(op)
         if op.limit:
@@ -114,6 +118,7 @@ def register(app) -> None:
 
     limiter.limit(DEFAULT_LIMIT, key_func=auth.rate_limit_key)(blueprint)
     app.register_blueprint(blueprint)
+    app.extensions.setdefault("ejia.error_shapes", {})[PREFIX] = by_status
     limiter.request_filter(lambda: request.blueprint != "mp")  # /wechat etc. pay nothing for it
     limiter.init_app(app)
     app.extensions["ejia.mp.limiter"] = limiter

@@ -29,7 +29,7 @@ from werkzeug.datastructures import MultiDict
 from backend import geo
 from backend.errors import DomainError
 from backend.qr import unit_for_scan
-from backend.services.address import match_address, unambiguous
+from backend.services.address import MAX_TEXT, resolve_address
 from backend.services.events import MAX_DESCRIPTION, Submission, submit_event
 from backend.workflow import Actor
 from open311 import access, params
@@ -128,13 +128,13 @@ def _place(values: MultiDict, attributes: dict[str, str], sub: Submission) -> li
         if address_id:
             raise bad("不支持 address_id，请提供 address_string 或 lat/long")
         raise bad("请提供位置：lat 和 long、address_string 或 attribute[building_unit_qr]")
-    candidates = match_address(sub.address)
-    best = unambiguous(candidates)
+    resolution = resolve_address(sub.address, max_length=MAX_TEXT)
+    best = resolution.places[0] if resolution.outcome == "one" else None
     if best is not None and best.kind == "building" and best.lat is not None:
         sub.lat, sub.lng, sub.datum = best.lat, best.lng, "wgs84"
         return [f"地址已匹配到{best.label}"]
-    if len(candidates) > 1 and best is None:
-        options = "、".join(c.label for c in candidates[:3])
+    if resolution.outcome in ("choices", "too_many"):
+        options = "、".join(c.label for c in resolution.places[:3])
         return [f"地址可能是{options}，综治中心将核实位置后分派"]
     if best is not None and best.grid_id is not None:
         sub.grid_id = best.grid_id

@@ -26,12 +26,15 @@ HTTP_DESCRIPTIONS = {
     404: "没有这个资源；请在网址末尾加 .xml 或 .json，见 discovery.xml",
     405: "这个资源不支持该请求方法",
     413: f"请求内容太大（最多 {MAX_BODY // 1024} KB）",
+    503: "系统正在维护，请稍后重试",
 }
 
 
 def register(app) -> None:
     app.register_blueprint(bp)
     app.register_blueprint(pages)
+    # URLs no route matched and a database that is down answer in the spec's format too.
+    app.extensions.setdefault("ejia.error_shapes", {})[bp.url_prefix] = _error_document
 
 
 @pages.get("/api-key")
@@ -42,6 +45,10 @@ def key_service():
 
     return render_template("open311/key_service.html", scopes=SCOPE_NAMES, default_rate=DEFAULT_RATE_LIMIT,
                            discovery_url=services.public_url("/v2/discovery.xml"))
+
+
+def _error_document(status: int):
+    return render_errors(status, HTTP_DESCRIPTIONS.get(status, "请求无法处理"), format_of(request.path))
 
 
 def _format(fmt: str) -> str:

@@ -111,3 +111,14 @@ def redis_conn(settings):
     conn.flushdb()
     yield conn
     conn.flushdb()
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A redis-server of the test's own (tests/private_servers.py) to kill, pause or restart."""
+    from tests.private_servers import PrivateRedis
+
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()

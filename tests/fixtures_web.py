@@ -10,7 +10,7 @@
 ``PrpCrypto`` — an implementation independent of ours. A non-200 answer raises
 ``PushRejected``. ``live_app`` is the session's app served by werkzeug in a thread;
 ``gunicorn_server`` runs an app factory under gunicorn for multi-process tests;
-``post_concurrently`` fires one prepared push from several processes at once.
+``post_concurrently`` fires deliveries of one message from several processes at once.
 """
 from __future__ import annotations
 
@@ -140,12 +140,13 @@ class WeChatUser:
         return {**self.fields(msg_type, **values), "MsgId": next(_MSG_IDS)}
 
     def prepare(self, values: dict | str | bytes, *, mode: str | None = None, timestamp: int | None = None,
-                aes_key: str | None = None, app_id: str | None = None) -> Push:
-        """Sign (and encrypt) a push without sending it; ``values`` may be raw XML."""
+                nonce: str | None = None, aes_key: str | None = None, app_id: str | None = None) -> Push:
+        """Sign (and encrypt) a push without sending it; ``values`` may be raw XML. Every call
+        signs afresh (its own nonce), as WeChat does for each delivery, retries included."""
         mode = mode or self.mode
         xml = to_xml(values) if isinstance(values, dict) else values
         xml = xml.decode() if isinstance(xml, bytes) else xml
-        timestamp_s, nonce = str(timestamp or int(time.time())), str(random.randrange(10**9))
+        timestamp_s, nonce = str(timestamp or int(time.time())), nonce or str(random.randrange(10**12))
         params = {"signature": sha1_sorted(self.token, timestamp_s, nonce), "timestamp": timestamp_s,
                   "nonce": nonce, "openid": self.openid}
         body = xml
@@ -229,6 +230,32 @@ def start_live_server(settings: config.Settings) -> LiveServer:
     return LiveServer(app, f"http://127.0.0.1:{server.server_port}", settings, server, thread)
 
 
+@contextlib.contextmanager
+def another_live_server(settings: config.Settings):
+    """A second app on a real port (on another Redis, another database). Creating an app
+    installs its settings, relay and database binding process-wide: the ones before are put
+    back afterwards."""
+    from backend.db import db, init_database
+    from workers import relay
+
+    before, previous_relay = config.current(), relay.installed()
+    server = start_live_server(settings)
+    try:
+        db.connect(reuse_if_open=True)  # the proxy was bound afresh: this thread's connection
+        yield server
+    finally:
+        server.stop()
+        if not db.is_closed():
+            db.close()
+        init_database(before.database_url)
+        db.connect(reuse_if_open=True)
+        config.install(before)
+        if previous_relay is None:
+            relay.uninstall_relay()
+        else:
+            relay.install_relay(previous_relay.settings, previous_relay.connection)
+
+
 @pytest.fixture(scope="session")
 def live_app(settings, database):
     server = start_live_server(settings.with_overrides(wechat_aes_key_previous=PREVIOUS_AES_KEY))
@@ -281,11 +308,12 @@ def _post_after_barrier(barrier, push: Push, results) -> None:
     results.put((response.status_code, response.text))
 
 
-def post_concurrently(push: Push, copies: int = 4) -> list[tuple[int, str]]:
-    """Post the same push from ``copies`` processes released together: WeChat's retry storm."""
+def post_concurrently(pushes: list[Push]) -> list[tuple[int, str]]:
+    """Post the pushes (one message signed for several deliveries) from as many processes
+    released together: WeChat's retry storm."""
     context = multiprocessing.get_context("spawn")
-    barrier, results = context.Barrier(copies), context.Queue()
-    processes = [context.Process(target=_post_after_barrier, args=(barrier, push, results)) for _ in range(copies)]
+    barrier, results = context.Barrier(len(pushes)), context.Queue()
+    processes = [context.Process(target=_post_after_barrier, args=(barrier, push, results)) for push in pushes]
     for process in processes:
         process.start()
     answers = [results.get(timeout=60) for _ in processes]

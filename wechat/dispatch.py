@@ -12,6 +12,8 @@ Protocol rules applied here, whatever the dialog says:
 - A ``DomainError`` becomes its plain-language message; any other failure is logged and
   answered with an apology. The message is already stored as the claim on this delivery,
   so letting WeChat retry would not act again — it would only leave the user without answer.
+  Except the database going away: that is no fault of this message, so it propagates, and
+  the callback keeps the push for replay (wechat/spool.py) instead of apologising.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import functools
 import importlib
 import logging
 
+from backend.db import DATABASE_DOWN
 from backend.errors import DomainError
 from wechat.messages import Incoming
 
@@ -59,6 +62,8 @@ def respond(incoming: Incoming, redis) -> str | None:
         reply = dialog.respond(incoming, redis) if dialog is not None else fallback_reply(incoming)
     except DomainError as err:
         reply = err.message
+    except DATABASE_DOWN:
+        raise
     except Exception:  # noqa: BLE001 — logged with traceback and answered; see module docstring
         log.exception("dialog failed on %s", incoming.dedupe_key)
         reply = APOLOGY

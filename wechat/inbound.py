@@ -16,9 +16,11 @@ behind costs a copy at most one flush interval of waiting (WeChat retries after 
 the process dies before its writer flushed, a copy answers ``success`` after waiting — the
 message is kept and was acted on once, only that reply text is lost.
 
-XML is parsed once, by defusedxml with DTDs, entities and external references refused; the
-resulting tree is handed to wechatpy's message classes in the shape xmltodict would give
-(wechatpy's own ``parse_message`` would parse the text a second time, with another parser).
+XML is parsed once, by defusedxml with DTDs, entities and external references refused, and
+no deeper than ``MAX_DEPTH`` (WeChat's deepest push, a photo list, has five levels; a deeper
+tree is refused before anything walks it recursively); the resulting tree is handed to
+wechatpy's message classes in the shape xmltodict would give (wechatpy's own
+``parse_message`` would parse the text a second time, with another parser).
 """
 from __future__ import annotations
 
@@ -38,7 +40,7 @@ from defusedxml import DefusedXmlException
 from wechatpy.events import EVENT_TYPES
 from wechatpy.messages import MESSAGE_TYPES, UnknownMessage
 
-from backend.db import open_connection
+from backend.db import DATABASE_DOWN, open_connection
 from backend.services import residents
 from backend.services.residents import NO_REPLY
 from wechat.messages import Incoming, from_wechatpy
@@ -47,6 +49,8 @@ log = logging.getLogger("ejia.wechat.inbound")
 
 MAX_BODY = 64 * 1024
 MAX_KEY = 191  # InboundMessage.dedupe_key
+MAX_DEPTH = 8  # <xml> is level 1; SendPicsInfo/PicList/item/PicMd5Sum reaches 5
+ENVELOPE_FIELDS = frozenset({"ToUserName", "Encrypt"})  # all a safe-mode (安全模式) body carries
 WAIT_SECONDS = 4.0  # a copy waits this long for the first delivery's reply (5 s budget)
 POLL_SECONDS = 0.05
 REPLY_FLUSH_SECONDS = 0.05  # the reply writer's batching interval: far below WeChat's 5-s retry
@@ -56,6 +60,16 @@ MESSAGE_KINDS = frozenset({"text", "image", "voice", "video", "shortvideo", "loc
 
 class BadMessage(ValueError):
     """Not a WeChat push we can read: answered 400, nothing stored."""
+
+
+class Interrupted(Exception):
+    """The push was stored (claimed), then the database went away before it was acted on.
+    ``received_at`` is the claim's time: the spool keeps it, and ``resume`` recognises the
+    claim as this delivery's own when the push is replayed."""
+
+    def __init__(self, received_at: dt.datetime):
+        super().__init__(f"database lost after the claim of {received_at}")
+        self.received_at = received_at
 
 
 @dataclass(frozen=True)
@@ -74,22 +88,32 @@ class Answer:
 
 
 def xml_root(body: bytes) -> Element:
-    """Parse with DTDs, entities and external references refused (billion laughs, XXE)."""
+    """Parse with DTDs, entities and external references refused (billion laughs, XXE), and
+    at most MAX_DEPTH levels deep. The parse itself does not recurse; the depth is checked
+    level by level before anything walks the tree recursively."""
     try:
         root = safe_xml.fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except (DefusedXmlException, ParseError) as exc:
         raise BadMessage(f"unreadable XML: {exc.__class__.__name__}") from None
     if root.tag != "xml":
         raise BadMessage("root element is not <xml>")
+    level, depth = [root], 1
+    while level:  # one list per level: a handful of steps for any real push
+        if depth > MAX_DEPTH:
+            raise BadMessage(f"XML nested deeper than {MAX_DEPTH} levels")
+        level = [child for element in level for child in element]
+        depth += 1
     return root
 
 
-def envelope_ciphertext(body: bytes) -> str:
-    """The ``Encrypt`` element of a safe- or compatible-mode push."""
-    node = xml_root(body).find("Encrypt")
+def envelope(body: bytes) -> tuple[str, bool]:
+    """The ``Encrypt`` element of a safe- or compatible-mode push, and whether the body carries
+    plaintext fields besides it (compatible mode, 兼容模式) — which safe mode refuses."""
+    root = xml_root(body)
+    node = root.find("Encrypt")
     if node is None or not (node.text or "").strip():
         raise BadMessage("no Encrypt element")
-    return node.text.strip()
+    return node.text.strip(), any(child.tag not in ENVELOPE_FIELDS for child in root)
 
 
 def parse_message(xml: bytes) -> Parsed:
@@ -146,15 +170,38 @@ def _wechatpy_message(message: dict):
     return MESSAGE_TYPES.get(message_type, UnknownMessage)(message)
 
 
-def receive(parsed: Parsed, respond: Callable[[], str | None]) -> Answer:
-    """Store ``parsed`` once and answer it once; copies get the first answer."""
+def receive(parsed: Parsed, respond: Callable[[], str | None], nonce: tuple[int, str],
+            received_at: dt.datetime | None = None, wait: bool = True) -> Answer:
+    """Store ``parsed`` once and answer it once; copies get the first answer (``wait``) or
+    none. ``nonce`` is the callback's (timestamp, nonce) pair: accepted once
+    (``residents.NonceReused`` otherwise). ``received_at``: when a spooled push really
+    arrived (default now)."""
     key = parsed.incoming.dedupe_key
-    received_at = _record(parsed)  # the claim: a copy finds the row and inserts nothing
+    received_at = _record(parsed, nonce, received_at)  # the claim: a copy finds the row and inserts nothing
     if received_at is None:
-        return _await_answer(key)
-    reply = respond()
+        return _await_answer(key) if wait else Answer(None, 0, repeated=True)
+    reply = _act(respond, received_at)
     REPLIES.keep(key, reply)
     return Answer(reply, _epoch(received_at), repeated=False)
+
+
+def resume(parsed: Parsed, respond: Callable[[], str | None], received_at: dt.datetime) -> Answer | None:
+    """Act on a push whose claim this delivery made at ``received_at`` but never answered (the
+    database went away in between: ``Interrupted``); None when the row is someone else's or
+    answered. The reply is kept at once — a replay does not wait for the writer thread."""
+    row = residents.find_inbound(parsed.incoming.dedupe_key)
+    if row is None or row.reply is not None or row.created_at != received_at:
+        return None
+    reply = _act(respond, received_at)
+    residents.answer_inbounds([(row.dedupe_key, reply)])
+    return Answer(reply, _epoch(received_at), repeated=False)
+
+
+def _act(respond: Callable[[], str | None], received_at: dt.datetime) -> str | None:
+    try:
+        return respond()
+    except DATABASE_DOWN as exc:
+        raise Interrupted(received_at) from exc
 
 
 class ReplyWriter:
@@ -213,9 +260,12 @@ class ReplyWriter:
             try:
                 self.write(batch)
                 return
+            except DATABASE_DOWN as exc:
+                log.warning("could not keep %d replies (attempt %d): database unavailable (%s)",
+                            len(batch), attempt + 1, str(exc).strip().splitlines()[0][:200])
             except Exception:  # noqa: BLE001 — logged; the thread must outlive a database hiccup
                 log.exception("could not keep %d replies (attempt %d)", len(batch), attempt + 1)
-                time.sleep(0.5 * (attempt + 1))
+            time.sleep(0.5 * (attempt + 1))
         log.error("gave up keeping replies for %s; their copies will answer success",
                   ", ".join(key for key, _ in batch[:5]))
 
@@ -228,7 +278,7 @@ def _keep_in_rows(batch: list[tuple[str, str | None]]) -> None:
 REPLIES = ReplyWriter(_keep_in_rows)
 
 
-def _record(parsed: Parsed) -> dt.datetime | None:
+def _record(parsed: Parsed, nonce: tuple[int, str], received_at: dt.datetime | None) -> dt.datetime | None:
     """Store the push with its reply pending; None when its key is stored already (a copy)."""
     incoming = parsed.incoming
     payload = incoming.to_dict()
@@ -236,7 +286,8 @@ def _record(parsed: Parsed) -> dt.datetime | None:
         payload["raw"] = parsed.raw
     return residents.record_inbound(
         dedupe_key=incoming.dedupe_key, openid=incoming.openid, msg_type=parsed.msg_type,
-        event_type=incoming.event, payload=payload, opens_window=incoming.kind in MESSAGE_KINDS)
+        event_type=incoming.event, payload=payload, opens_window=incoming.kind in MESSAGE_KINDS,
+        nonce=nonce, at=received_at)
 
 
 def _await_answer(dedupe_key: str) -> Answer:

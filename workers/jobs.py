@@ -1,7 +1,9 @@
 """RQ jobs: importable module functions that take ids and re-load rows (STYLE §6).
 
 ``process_outbox`` is what the relay enqueues for every outbox row. It validates the
-payload, then — each step idempotent, so a re-run after a crash is harmless — routes
+payload, then — each step idempotent, so a re-run after a crash is harmless — sends a late
+chat reply (``wechat.reply``: the answer to a push spooled while the database was down, as
+a customer-service message), or routes
 new/returned events (``route``), fetches WeChat media (``download_media`` jobs), fans out
 department webhooks (``deliver_webhook`` jobs), plans the notifications and makes each
 one's first send attempt, and stamps the row processed. The outbox row that routing
@@ -13,8 +15,9 @@ from __future__ import annotations
 
 from backend import clock
 from backend.errors import NotFound
-from backend.models import Attachment, Event, EventStep, OutboxMessage
+from backend.models import Attachment, Event, EventStep, OutboxMessage, Resident
 from backend.services.events import route_event
+from backend.services.residents import LATE_REPLY_TOPIC
 from workers import audience, delivery, media, relay, sending, webhooks
 from workers.context import (
     db_session,
@@ -42,6 +45,10 @@ def validate(message: OutboxMessage) -> str | None:
     payload = message.payload
     if not isinstance(payload, dict):
         return f"payload is {type(payload).__name__}, not an object"
+    if message.topic == LATE_REPLY_TOPIC:
+        if not all(isinstance(payload.get(name), str) and payload[name] for name in ("openid", "text")):
+            return "late reply without openid and text"
+        return None
     if not isinstance(message.topic, str) or not message.topic.startswith("event."):
         return f"unknown topic {message.topic!r}"
     event_id = payload.get("event_id")
@@ -80,6 +87,10 @@ def _process(connection, outbox_id: int, depth: int = 0) -> str:
          .where(OutboxMessage.id == outbox_id).execute())
         log.warning("outbox %s (%s) is malformed: %s", outbox_id, message.topic, problem)
         raise fail_without_retry(MalformedOutbox(f"outbox {outbox_id} ({message.topic}): {problem}"))
+    if message.topic == LATE_REPLY_TOPIC:
+        send_late_reply(message)
+        OutboxMessage.update(processed_at=clock.now(), error=None).where(OutboxMessage.id == outbox_id).execute()
+        return "done"
     set_event(message.payload.get("number"))
     with relay.capture() as follow_ups:  # the route step's own outbox row: handled below, inline
         if message.topic in ROUTE_TOPICS:
@@ -113,6 +124,18 @@ def handle(connection, message: OutboxMessage) -> None:
             enqueue_once(connection, "media", attachment.id, job_id=f"media-{attachment.id}")
     webhooks.fan_out(connection, message, event)
     _plan_and_dispatch(connection, message, event, step, inline=True)
+
+
+def send_late_reply(message: OutboxMessage) -> None:
+    """The dialog's answer to a spooled push, as a customer-service message (the resident
+    wrote moments ago, so the 48-hour window is open); one Notification row, sent once."""
+    payload = message.payload
+    resident = Resident.get_or_none(Resident.oa_openid == payload["openid"])
+    recipient = f"resident:{resident.id}" if resident is not None else f"openid:{payload['openid'][:56]}"
+    late = audience.Delivery(f"o{message.id}:{recipient}:custom", recipient, "custom", "reply",
+                             {"openid": payload["openid"], "text": payload["text"]})
+    for row in delivery.persist([late], None, None):
+        sending.send_now(row.id, row.channel)
 
 
 def _plan_and_dispatch(connection, message, event, step, inline: bool = False) -> int:

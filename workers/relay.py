@@ -3,8 +3,12 @@
 The relay runs in whichever process commits (web, worker, CLI) as a listener of
 ``backend.outbox``. Redis being down must not slow reports down: a failed enqueue opens a
 short circuit breaker (``BREAKER_SECONDS``) during which the relay does not even try, and
-the rows simply wait — unenqueued — for the sweep, which the scheduler runs every minute.
-Rows are never lost; at worst their notifications are a sweep late.
+the rows simply wait — unenqueued — for the sweep. Workers sweep when they start and
+whenever they get Redis back (workers/runner.py); the scheduler sweeps every minute. Rows
+are never lost; at worst their notifications wait for a worker to see Redis again.
+
+An outbox row's job id is ``outbox-<id>``, so the sweep can tell a row whose job is still
+waiting from one whose job a Redis restart lost.
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from backend import clock, outbox
 from backend.config import Settings
 from backend.models import OutboxMessage
 from backend.redis_conn import connect
-from workers.queues import enqueue
+from workers.queues import enqueue, job_is_active
 
 log = logging.getLogger("ejia.relay")
 STALE_AFTER = dt.timedelta(minutes=2)  # enqueued this long ago and still unprocessed → again
@@ -40,19 +44,25 @@ def capture():
         _captured.reset(token)
 
 
+def job_id(outbox_id: int) -> str:
+    return f"outbox-{outbox_id}"
+
+
 def enqueue_outbox(connection, ids: list[int]) -> None:
     for outbox_id in ids:
-        enqueue(connection, "outbox", outbox_id, description=f"outbox {outbox_id}")
+        enqueue(connection, "outbox", outbox_id, job_id=job_id(outbox_id), description=f"outbox {outbox_id}")
     (OutboxMessage.update(enqueued_at=clock.now(), attempts=OutboxMessage.attempts + 1)
      .where(OutboxMessage.id.in_(ids)).execute())
 
 
 class Relay:
-    """The listener the composition root installs: one Redis connection per process."""
+    """The listener the composition root installs: one Redis connection per process — in a
+    web process the app's request client (short timeouts, circuit breaker), so a report never
+    waits on a sick Redis (backend/redis_conn.py)."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, connection=None):
         self.settings = settings
-        self._connection = None
+        self._connection = connection
         self._down_until = 0.0
 
     @property
@@ -90,11 +100,11 @@ def installed() -> Relay | None:
     return _relay
 
 
-def install_relay(settings: Settings) -> Relay:
+def install_relay(settings: Settings, connection=None) -> Relay:
     global _relay
     if _relay is not None:
         outbox.remove_listener(_relay)
-    _relay = Relay(settings)
+    _relay = Relay(settings, connection)
     outbox.add_listener(_relay)
     return _relay
 
@@ -107,17 +117,20 @@ def uninstall_relay() -> None:
 
 
 def sweep(connection) -> int:
-    """Enqueue rows never enqueued (Redis was down) or enqueued long ago and still unprocessed.
+    """Enqueue every unprocessed row whose job is not waiting in Redis: rows never enqueued
+    (Redis was down at commit), rows whose job a Redis restart lost, and rows enqueued long
+    ago and still unprocessed.
 
     Rows with an ``error`` (malformed, given up) or past MAX_ATTEMPTS are not swept: they
     sit in the failed registry with their reason instead of looping.
     """
     cutoff = clock.now() - STALE_AFTER
-    ids = [row.id for row in OutboxMessage.select(OutboxMessage.id).where(
+    rows = (OutboxMessage.select(OutboxMessage.id, OutboxMessage.enqueued_at).where(
         OutboxMessage.processed_at.is_null() & OutboxMessage.error.is_null()
         & (OutboxMessage.attempts < MAX_ATTEMPTS)
-        & (OutboxMessage.enqueued_at.is_null() | (OutboxMessage.enqueued_at < cutoff))
-    ).order_by(OutboxMessage.id).limit(SWEEP_BATCH)]
+    ).order_by(OutboxMessage.id).limit(SWEEP_BATCH))
+    ids = [row.id for row in rows if row.enqueued_at is None or row.enqueued_at < cutoff
+           or not job_is_active(connection, job_id(row.id))]
     if ids:
         enqueue_outbox(connection, ids)
         log.info("outbox sweep enqueued %d row(s)", len(ids))

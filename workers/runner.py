@@ -8,24 +8,77 @@ measured by bench/bench_notify.py). ``EJIA_WORKER_CLASS=fork`` selects RQ's fork
 ``Worker`` (one child per job: isolation from a job that leaks, at a cost in latency).
 The standard ``rq worker -u <url> --with-scheduler send route notify media webhook maintenance``
 works as well: every job bootstraps what it needs (workers/context.py).
+
+Draining on its own (issue 13): before taking jobs, and again whenever it gets Redis back
+after losing it, the worker relays the outbox rows nobody enqueued (``relay.sweep``) — a
+report filed while Redis was down reaches its grid worker as soon as a worker runs, with
+``--burst`` too, instead of waiting for the scheduler's next sweep.
 """
 from __future__ import annotations
 
+import logging
 import os
 
+import redis
 from rq import SimpleWorker, Worker
 
 from backend.config import Settings
+from backend.db import DATABASE_DOWN
 from backend.redis_conn import connect
-from workers.context import keep_connection_open
+from workers import relay
+from workers.context import db_session, keep_connection_open
 from workers.queues import ALL_QUEUES, queue
+
+log = logging.getLogger("ejia.worker")
+
+
+class DrainsOutbox:
+    """Mixed into RQ's worker classes: relay pending outbox rows on start and after Redis is back."""
+
+    _redis_lost = False
+
+    def relay_pending(self) -> int:
+        try:
+            with db_session():
+                count = relay.sweep(self.connection)
+        except (*DATABASE_DOWN, redis.exceptions.RedisError) as exc:
+            log.warning("could not relay pending outbox rows now (%s); the sweep will", exc)
+            return 0
+        if count:
+            log.info("relayed %d pending outbox row(s) before taking jobs", count)
+        return count
+
+    def bootstrap(self, *args, **kwargs):
+        super().bootstrap(*args, **kwargs)
+        self.relay_pending()
+
+    def heartbeat(self, *args, **kwargs):
+        """RQ's loop beats before every dequeue, and again after each failed reconnect."""
+        try:
+            result = super().heartbeat(*args, **kwargs)
+        except redis.exceptions.ConnectionError:
+            self._redis_lost = True
+            raise
+        if self._redis_lost:
+            self._redis_lost = False
+            log.info("Redis is back")
+            self.relay_pending()
+        return result
+
+
+class DrainingSimpleWorker(DrainsOutbox, SimpleWorker):
+    pass
+
+
+class DrainingWorker(DrainsOutbox, Worker):
+    pass
 
 
 def worker_class(name: str | None = None):
     name = (name or os.environ.get("EJIA_WORKER_CLASS") or "simple").lower()
     if name not in ("simple", "fork"):
         raise ValueError(f"EJIA_WORKER_CLASS: {name!r} is not simple or fork")
-    return SimpleWorker if name == "simple" else Worker
+    return DrainingSimpleWorker if name == "simple" else DrainingWorker
 
 
 def build_worker(settings: Settings, connection=None, queues=ALL_QUEUES, cls=None):
@@ -36,7 +89,7 @@ def build_worker(settings: Settings, connection=None, queues=ALL_QUEUES, cls=Non
 
 def run_worker(settings: Settings, burst: bool = False) -> int:
     cls = worker_class()
-    if cls is SimpleWorker:
+    if issubclass(cls, SimpleWorker):
         keep_connection_open(True)  # one database connection for the worker's life (context.py)
     worker = build_worker(settings, cls=cls)
     worker.work(burst=burst, with_scheduler=True)

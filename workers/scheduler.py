@@ -23,6 +23,7 @@ SCHEDULE = (
     (sweeps.sla_sweep, MAINTENANCE, 60, None, 300),
     (sweeps.remind_unaccepted, NOTIFY, 60, None, 120),
     (sweeps.sample_revisits, MAINTENANCE, 600, None, 300),
+    (sweeps.forget_expired, MAINTENANCE, 600, None, 120),
     (sweeps.remind_rating, NOTIFY, 600, None, 300),
     (sweeps.daily_digest, NOTIFY, None, "0 0 * * *", 600),
     (sweeps.retention_sweep, MAINTENANCE, None, "0 19 * * *", 1800),  # 03:00 Asia/Shanghai

@@ -9,16 +9,20 @@
 * ``daily_digest``   daily 08:00 Asia/Shanghai: one template message per community head
   summarising their community, instead of a message per event;
 * ``retention_sweep`` nightly 03:00 Asia/Shanghai: backend.services.retention (personal data
-  of cases past their category's retention period removed; counts logged and audited).
+  of cases past their category's retention period removed; counts logged and audited);
+* ``forget_expired`` every 10 minutes: rows kept only for a while — mini-program upload
+  receipts after ``uploads.VALID_FOR``, and chat drafts a day after they lapsed
+  (``drafts.KEEP_AFTER_EXPIRY_SECONDS``).
 All are idempotent: Notification keys (and Revisit's unique key) make a second run a no-op.
 """
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 from backend import clock
 from backend.models import Area, Event, Rating, Resident, Staff
-from backend.services import retention
+from backend.services import drafts, retention, uploads
 from backend.services import sla_sweep as sla_service
 from workers import audience, delivery, messages, reach
 from workers.context import db_session, ensure_ready, job_logger, redis_connection
@@ -32,6 +36,14 @@ def sla_sweep() -> dict:
     ensure_ready()
     with db_session():
         return sla_service.sweep_sla()
+
+
+def forget_expired() -> dict:
+    ensure_ready()
+    dialog_now = clock.now().replace(tzinfo=dt.timezone.utc).timestamp()  # the drafts' clock
+    with db_session():
+        return {"uploads": uploads.forget_uploads(clock.now() - uploads.VALID_FOR),
+                "drafts": drafts.forget_drafts(dialog_now - drafts.KEEP_AFTER_EXPIRY_SECONDS, time.time())}
 
 
 def retention_sweep() -> dict:

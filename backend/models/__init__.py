@@ -17,6 +17,7 @@ from backend.models.events import (
 )
 from backend.models.messaging import (
     DepartmentSubscription,
+    DialogDraft,
     InboundMessage,
     Notification,
     OutboxMessage,
@@ -24,11 +25,13 @@ from backend.models.messaging import (
 )
 from backend.models.people import ROLES, Resident, Staff, SubscribeOptIn
 from backend.models.rollups import MetricMonth, MetricMonthState
+from backend.models.uploads import MediaUpload
 
 ALL_MODELS = [
     Area, Department, Staff, Resident, SubscribeOptIn, Category, Building, BuildingUnit, Room, Person, AuditLog,
-    EventCounter, Event, EventStep, Media, Attachment, EventFollower, Rating, Revisit,
-    OutboxMessage, Notification, InboundMessage, DepartmentSubscription, WebhookDelivery,
+    EventCounter, Event, EventStep, Media, MediaUpload, Attachment, EventFollower, Rating, Revisit,
+    OutboxMessage, Notification, InboundMessage, DialogDraft, DepartmentSubscription,
+    WebhookDelivery,
     HolidayOverride, ApiKey, AppFeedback, MetricMonth, MetricMonthState,
 ]
 

@@ -1,4 +1,5 @@
-"""Outbox, notifications, inbound WeChat messages, department subscriptions."""
+"""Outbox, notifications, inbound WeChat messages and what the chat keeps between them,
+department subscriptions."""
 from __future__ import annotations
 
 import peewee
@@ -39,7 +40,9 @@ class Notification(BaseModel):
 
 
 class InboundMessage(BaseModel):
-    """Every message WeChat pushed to /wechat, kept once by its dedupe key."""
+    """Every message WeChat pushed to /wechat, kept once by its dedupe key, with the
+    ``(timestamp, nonce)`` pair of the callback that brought it: a pair is accepted once, so a
+    signed URL seen in a log cannot carry another body (DESIGN §10)."""
 
     dedupe_key = peewee.CharField(max_length=191, unique=True)
     openid = peewee.CharField(max_length=64, index=True)
@@ -48,6 +51,29 @@ class InboundMessage(BaseModel):
     payload = JSONField(default=dict)
     reply = peewee.TextField(null=True)
     created_at = peewee.DateTimeField(default=utcnow)
+    callback_timestamp = peewee.BigIntegerField(null=True)
+    callback_nonce = peewee.CharField(max_length=64, null=True)
+
+    class Meta:
+        indexes = ((("callback_timestamp", "callback_nonce"), True),)
+
+
+class DialogDraft(BaseModel):
+    """A person's chat between messages: the open flow and its draft (text, place, photo media
+    ids, the step) as the dialog's JSON, the latest position report, and a short lease that
+    serialises one person's messages across web processes. In the database, not only in
+    Redis: a Redis restart loses no unfinished report (DESIGN §10)."""
+
+    openid = peewee.CharField(max_length=64, unique=True)
+    flow = peewee.CharField(max_length=16, null=True)  # None: nothing open
+    state = JSONField(null=True)
+    expires_at = peewee.DoubleField(null=True)  # epoch seconds: the draft lapses then
+    lat = peewee.DoubleField(null=True)  # the latest LOCATION event, as WeChat sent it
+    lng = peewee.DoubleField(null=True)
+    located_at = peewee.DoubleField(null=True)
+    lease = peewee.CharField(max_length=32, null=True)  # who is answering this person now
+    leased_until = peewee.DoubleField(null=True)
+    updated_at = peewee.DateTimeField(default=utcnow)
 
 
 class DepartmentSubscription(BaseModel):

@@ -15,6 +15,7 @@ import peewee
 
 from backend import config
 from backend.crypto import FieldCipher, mask_phone
+from backend.phones import normalise_mobile
 from backend.db import transaction
 from backend.errors import Conflict, DomainError, Forbidden, NotFound
 from backend.models import Area, Department, Staff
@@ -31,7 +32,6 @@ ROLE_LEVELS = {
     "admin": ("street", "district", "city"),
 }
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
-PHONE_RE = re.compile(r"^1\d{10}$")
 MIN_PASSWORD = 8
 MIN_OWN_PASSWORD = 10  # what a person chooses for themselves (an admin's reset is one-time anyway)
 
@@ -102,8 +102,8 @@ def _validate(form: StaffForm, scope_path: str | None, staff_id: int | None) -> 
             raise Conflict("username_taken", "这个登录名已被使用")
     if form.password and len(form.password) < MIN_PASSWORD:
         raise DomainError("weak_password", f"密码至少 {MIN_PASSWORD} 位")
-    if form.phone and not PHONE_RE.match(form.phone.strip()):
-        raise DomainError("bad_phone", "手机号应为 11 位数字")
+    if form.phone and normalise_mobile(form.phone) is None:
+        raise DomainError("bad_phone", "手机号格式不对，请填11位手机号")
     return area, department
 
 
@@ -117,11 +117,15 @@ def create_staff(form: StaffForm, scope_path: str | None) -> Staff:
         fields["password_hash"] = hash_password(form.password)
         fields["password_change_required"] = True
     if form.phone:
-        cipher = _cipher()
-        fields["phone_enc"] = cipher.encrypt(form.phone.strip(), STAFF_PHONE_CONTEXT)
-        fields["phone_index"] = cipher.blind_index(form.phone.strip(), STAFF_PHONE_CONTEXT)
+        fields["phone_enc"], fields["phone_index"] = _sealed_phone(form.phone)
     with transaction():
         return Staff.create(**fields)
+
+
+def _sealed_phone(phone: str) -> tuple[str, str]:
+    """The phone as stored: encrypted, and its blind index — of the number in its one form."""
+    cipher, mobile = _cipher(), normalise_mobile(phone)
+    return cipher.encrypt(mobile, STAFF_PHONE_CONTEXT), cipher.blind_index(mobile, STAFF_PHONE_CONTEXT)
 
 
 def get_in_scope(staff_id: int, scope_path: str | None) -> Staff:
@@ -145,9 +149,7 @@ def update_staff(staff_id: int, form: StaffForm, scope_path: str | None, acting_
         changes[Staff.password_hash] = hash_password(form.password)
         changes[Staff.password_change_required] = staff.id != acting_staff_id
     if form.phone:
-        cipher = _cipher()
-        changes[Staff.phone_enc] = cipher.encrypt(form.phone.strip(), STAFF_PHONE_CONTEXT)
-        changes[Staff.phone_index] = cipher.blind_index(form.phone.strip(), STAFF_PHONE_CONTEXT)
+        changes[Staff.phone_enc], changes[Staff.phone_index] = _sealed_phone(form.phone)
     with transaction():
         Staff.update(changes).where(Staff.id == staff.id).execute()
     return Staff.get_by_id(staff.id)

@@ -21,6 +21,7 @@ from backend.crypto import FieldCipher
 from backend.db import for_update, transaction
 from backend.errors import Conflict, DomainError, NotFound
 from backend.models import Resident, Staff
+from backend.phones import normalise_mobile
 
 log = logging.getLogger("ejia.mp_binding")
 
@@ -96,9 +97,12 @@ def bind_by_code(code: str, openid: str) -> Staff:
 
 def bind_by_phone(phone: str, openid: str, cipher: FieldCipher) -> Staff:
     """Bind ``openid`` to the active staff member whose phone WeChat confirmed."""
-    index = cipher.blind_index(phone, STAFF_PHONE_CONTEXT)
-    if not index:
+    if not phone:
         raise DomainError("phone_unknown", "没有获取到手机号，请重试")
+    mobile = normalise_mobile(phone)  # staff phones are stored in this one form
+    if mobile is None:
+        raise NotFound("phone_not_registered", "这个手机号没有登记为工作人员，请联系管理员，或使用绑定码")
+    index = cipher.blind_index(mobile, STAFF_PHONE_CONTEXT)
     with transaction():
         matches = list(for_update(Staff.select().where(
             (Staff.phone_index == index) & (Staff.active == True))))  # noqa: E712

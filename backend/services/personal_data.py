@@ -19,13 +19,37 @@ from backend.crypto import FieldCipher, mask_name, mask_phone
 from backend.db import transaction
 from backend.errors import DomainError, Forbidden
 from backend.models import AppFeedback, Event, EventFollower, Notification, Resident, Staff
-from backend.services import audit, opt_ins, queries, retention
+from backend.phones import normalise_mobile
+from backend.services import audit, drafts, opt_ins, queries, retention
 from backend.services.context import get_event, staff_actor
 from backend.workflow import OPEN_STATUSES, TERMINAL_STATUSES
 
 RESIDENT_PHONE_CONTEXT = "resident.phone"
 MIN_REASON = 4
 MAX_REASON = 200
+
+
+def keep_phone(resident: Resident, raw: str | None) -> str:
+    """A phone the resident left for 回访 (chat, mini-program): a mainland mobile or refused;
+    stored encrypted with a blind index, like staff phones; returns it masked."""
+    phone = normalise_mobile(raw)
+    if phone is None:
+        raise DomainError("bad_phone", "这个号码不对，请发 11 位手机号")
+    cipher = FieldCipher.from_key(config.current().field_key)
+    with transaction():
+        Resident.update(phone_enc=cipher.encrypt(phone, RESIDENT_PHONE_CONTEXT),
+                        phone_index=cipher.blind_index(phone, RESIDENT_PHONE_CONTEXT),
+                        phone_offered_at=resident.phone_offered_at or clock.now()
+                        ).where(Resident.id == resident.id).execute()
+    return mask_phone(phone)
+
+
+def offer_phone_once(resident: Resident) -> bool:
+    """Should the chat offer to keep a phone now? Once per resident, never when one is on file."""
+    if resident.phone_enc or resident.phone_offered_at:
+        return False
+    return bool(Resident.update(phone_offered_at=clock.now())
+                .where((Resident.id == resident.id) & Resident.phone_offered_at.is_null()).execute())
 
 
 def resident_phone(resident: Resident | None) -> str | None:
@@ -95,6 +119,7 @@ def erase_resident(resident: Resident) -> Erased:
         for openid in (resident.oa_openid, resident.mp_openid):
             if openid:
                 retention.clear_inbound(clock.now(), openid=openid)
+                drafts.erase(openid)  # an unfinished chat report, the last position report
         Notification.update(payload=None).where(Notification.recipient == f"resident:{resident.id}").execute()
         for row in AppFeedback.select().where(AppFeedback.resident == resident.id):
             AppFeedback.update(content=privacy.scrub(row.content, known) or "（已删除）", resident=None

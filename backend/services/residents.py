@@ -11,6 +11,10 @@ minute instead, and LOCATION / VIEW / template receipts allow none — so events
 Resident row but leave ``last_message_at`` alone, and workers never count on a window that
 is not there (they would get 45015).
 
+The callback's ``(timestamp, nonce)`` pair is stored in the message's row, unique: a pair is
+accepted once (``NonceReused`` otherwise, and nothing is stored), so a signed URL taken from a
+log cannot carry a second, forged body (docs/wechat-protocol.md).
+
 Every pushed message passes through here inside WeChat's 5-second budget, so these
 statements are written out as SQL (the same text on SQLite and PostgreSQL, ``INSERT … ON
 CONFLICT``) instead of being built by peewee per call — building them cost more than
@@ -22,15 +26,18 @@ import datetime as dt
 import functools
 from typing import Sequence
 
-import peewee
-
-from backend import clock
+from backend import clock, outbox
 from backend.db import db, execute_prepared, is_postgres, run_on_live_connection, transaction
 from backend.models import InboundMessage, Resident
 
 #: Stored in ``InboundMessage.reply`` when the answer was "nothing to say" (WeChat ``success``).
 #: NULL means "still being answered".
 NO_REPLY = ""
+LATE_REPLY_TOPIC = "wechat.reply"
+
+
+class NonceReused(Exception):
+    """This (timestamp, nonce) pair was accepted before: a replayed or forged push."""
 
 
 def touch_resident(openid: str, *, opens_window: bool = True, at: dt.datetime | None = None) -> Resident:
@@ -44,15 +51,18 @@ def touch_resident(openid: str, *, opens_window: bool = True, at: dt.datetime | 
 
 
 def record_inbound(*, dedupe_key: str, openid: str, msg_type: str, event_type: str | None,
-                   payload: dict, opens_window: bool) -> dt.datetime | None:
-    """Store one pushed message, its reply pending (``answer_inbounds`` keeps it), and touch
-    its sender; returns when it was stored, or None when the key is already stored (a copy)."""
-    at = clock.now()
+                   payload: dict, opens_window: bool, nonce: tuple[int, str],
+                   at: dt.datetime | None = None) -> dt.datetime | None:
+    """Store one pushed message with its callback's (timestamp, nonce) pair, its reply pending
+    (``answer_inbounds`` keeps it), and touch its sender; returns when it was stored (``at``,
+    default now), or None when the key is already stored (a copy). Raises NonceReused, storing
+    nothing, when the pair was accepted before."""
+    at = at or clock.now()
     values = (dedupe_key, openid, msg_type, event_type, InboundMessage.payload.db_value(payload), None,
-              InboundMessage.created_at.db_value(at))
+              InboundMessage.created_at.db_value(at), int(nonce[0]), nonce[1])
     if is_postgres():
-        # One statement (atomic on its own): the row, and the sender touched only if the row
-        # is new — one round trip instead of five (docs/benchmarks.md, "/wechat callback").
+        # One statement (atomic on its own): the row, and the sender touched only if the row is
+        # new — one round trip instead of five (docs/benchmarks.md, "/wechat callback").
         # /wechat takes its connection unprobed: this statement is the probe.
         statement = "ejia_record_touching" if opens_window else "ejia_record_ensuring"
         attempts = []
@@ -65,16 +75,24 @@ def record_inbound(*, dedupe_key: str, openid: str, msg_type: str, event_type: s
             return at
         if len(attempts) > 1 and _stored_at(dedupe_key) == at:
             return at  # the first attempt went through before its connection died: ours
-        return None
-    try:
+    else:
         with transaction():
-            db.execute_sql(_sql(db.param)["insert_inbound"], values)
-            _upsert_resident(openid, opens_window, at)
-    except peewee.IntegrityError:
-        if find_inbound(dedupe_key) is None:
-            raise  # some other constraint: not a duplicate, let it surface
-        return None
-    return at
+            if db.execute_sql(_sql(db.param)["insert_inbound"], values).rowcount:
+                _upsert_resident(openid, opens_window, at)
+                return at
+    # Nothing stored: the key (a copy of a stored message) or the pair (a replay) was taken.
+    if InboundMessage.select().where((InboundMessage.callback_timestamp == int(nonce[0]))
+                                     & (InboundMessage.callback_nonce == nonce[1])).exists():
+        raise NonceReused(f"timestamp {nonce[0]} and nonce {nonce[1]!r} were used before")
+    return None
+
+
+def record_late_reply(openid: str, dedupe_key: str, text: str) -> None:
+    """The answer to a push that could not be answered in time (it was spooled while the
+    database was down): a fact for the workers, who send it as a customer-service message."""
+    with transaction():
+        row = outbox.record(LATE_REPLY_TOPIC, payload={"openid": openid, "dedupe_key": dedupe_key, "text": text})
+    outbox.publish([row.id])
 
 
 def answer_inbounds(answers: Sequence[tuple[str, str | None]]) -> None:
@@ -114,7 +132,8 @@ def _upsert_resident(openid: str, opens_window: bool, at: dt.datetime) -> None:
 
 
 #: The InboundMessage columns every insert writes, in this order (``values`` in record_inbound).
-_INBOUND_COLUMNS = ("dedupe_key", "openid", "msg_type", "event_type", "payload", "reply", "created_at")
+_INBOUND_COLUMNS = ("dedupe_key", "openid", "msg_type", "event_type", "payload", "reply", "created_at",
+                    "callback_timestamp", "callback_nonce")
 
 
 def _table(model) -> str:
@@ -132,7 +151,9 @@ def _sql(param: str) -> dict[str, str]:
     key = _cols(Resident, "oa_openid")
     seen = _cols(Resident, "last_message_at")
     return {
-        "insert_inbound": f"INSERT INTO {_table(InboundMessage)} ({inbound}) VALUES ({', '.join([param] * 7)})",
+        # No conflict target: the dedupe key (a copy) and the callback pair (a replay) both stop it.
+        "insert_inbound": f"INSERT INTO {_table(InboundMessage)} ({inbound}) "
+                          f"VALUES ({', '.join([param] * len(_INBOUND_COLUMNS))}) ON CONFLICT DO NOTHING",
         "answer_inbound": f"UPDATE {_table(InboundMessage)} SET {_cols(InboundMessage, 'reply')} = {param} "
                           f"WHERE {_cols(InboundMessage, 'dedupe_key')} = {param}",
         "touch_resident": f"INSERT INTO {_table(Resident)} ({key}, {seen}, {_cols(Resident, 'created_at')}, "
@@ -147,9 +168,9 @@ def _sql(param: str) -> dict[str, str]:
 @functools.cache
 def _pg_record_sql() -> dict[str, str]:
     """PostgreSQL only (data-modifying CTEs), prepared once per connection: store the message
-    and, if it is new, touch its sender. $1–$7 are the InboundMessage columns in order."""
+    and, if it is new, touch its sender. $1–$9 are the InboundMessage columns in order."""
     stored = (f"WITH stored AS (INSERT INTO {_table(InboundMessage)} ({_cols(InboundMessage, *_INBOUND_COLUMNS)}) "
-              f"VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT ({_cols(InboundMessage, 'dedupe_key')}) DO NOTHING "
+              f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING "
               f"RETURNING 1 AS new), sender AS (INSERT INTO {_table(Resident)} ")
     key, seen, created = _cols(Resident, "oa_openid"), _cols(Resident, "last_message_at"), _cols(Resident, "created_at")
     opt_ins = _cols(Resident, "subscribe_opt_ins")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from backend import clock, config
 from backend.crypto import FieldCipher, mask_id_number, mask_phone
+from backend.phones import normalise_mobile
 from backend.db import transaction
 from backend.errors import Conflict, DomainError, Forbidden, NotFound
 from backend.models import Area, AuditLog, Building, BuildingUnit, Person, Room, Staff
@@ -97,11 +98,9 @@ def normalise_id_number(raw: str, kind: str) -> str:
 
 
 def normalise_phone(raw: str) -> str:
-    value = re.sub(r"[\s\-()]", "", raw or "")
-    if value.startswith("+86"):
-        value = value[3:]
-    if not re.fullmatch(r"\+?\d{5,15}", value):
-        raise DomainError("bad_phone", "电话号码格式不对")
+    value = normalise_mobile(raw)
+    if value is None:
+        raise DomainError("bad_phone", "手机号格式不对，请填11位手机号")
     return value
 
 

@@ -26,6 +26,7 @@ from backend.models import (
     Attachment,
     Building,
     BuildingUnit,
+    DialogDraft,
     Event,
     EventFollower,
     EventStep,
@@ -42,7 +43,6 @@ from wechat.binding import make_bind_qr
 from wechat.cli import cmd_staff_bind_qr
 from wechat.client import OfficialAccount
 from wechat.dialog import texts
-from wechat.dialog.store import PREFIX
 from miniprogram_api.testing import image_bytes
 from workers.testing import drain
 
@@ -170,6 +170,26 @@ def test_a_typed_address_is_matched_to_a_building(env, world, live_app):
     assert event.grid_id == world.grid_a.id and event.lat is None
 
 
+def test_a_bare_building_number_offers_choices_and_a_street_is_a_street(env, world, live_app):
+    """Issue 15: "3号楼" alone used to answer 没找到, and "通北街道" was placed in a community."""
+    mine = Building.create(area=world.grid_b, name="3号楼", address="金源社区3号楼", lat=24.506, lng=117.655)
+    unit = BuildingUnit.create(building=mine, name="2单元", qr_token="qr-unit-3-2")
+    Building.create(area=world.other_grid, name="3号楼", address="联三社区3号楼", lat=24.5251, lng=117.6451)
+    user = live_app.user()
+    user.send_text("楼下垃圾好几天没人清了")
+    offer = user.send_text("3号楼2单元")
+    assert texts.PLACE_CHOOSE in offer and "金源社区" in offer and "联三社区" in offer
+    number = 1 if offer.index("金源社区") < offer.index("联三社区") else 2
+    summary = user.send_text(str(number))
+    assert "金源第二网格" in summary and "3号楼 2单元" in summary
+    event = Event.get(Event.number == number_in(user.send_text("1")))
+    assert (event.grid_id, event.building_unit_id) == (world.grid_b.id, unit.id)
+    other = live_app.user()
+    other.send_text("楼下垃圾好几天没人清了")
+    reply = other.send_text("通北街道")
+    assert "通北街道" in reply and "金源社区" not in reply and "网格由综治中心分派" in reply
+
+
 def test_a_building_qr_scan_fills_building_and_unit(env, world, live_app):
     building = Building.create(area=world.grid_b, name="3号楼", address="金源社区3号楼", lat=24.506, lng=117.655)
     unit = BuildingUnit.create(building=building, name="2单元", qr_token="qr-unit-2-abc")
@@ -231,19 +251,19 @@ def test_photos_sent_together_are_all_kept(env, world, live_app):
     assert kept == {"m-0", "m-1", "m-2", "m-3"}
 
 
-def test_state_lives_in_redis_with_a_ttl_and_a_message_after_expiry_is_told_so(env, world, live_app,
-                                                                              redis_conn):
+def test_state_lives_in_the_database_with_a_ttl_and_a_message_after_expiry_is_told_so(env, world, live_app,
+                                                                                     redis_conn):
     user = live_app.user()
     user.send_text("楼下垃圾好几天没人清了")
-    key = f"{PREFIX}state:{user.openid}"
-    assert json.loads(redis_conn.get(key))["step"] == "place"
-    assert 0 < redis_conn.ttl(key) <= env.dialog_ttl_seconds
+    draft = DialogDraft.get(DialogDraft.openid == user.openid)
+    assert draft.flow == "report" and draft.state["step"] == "place" and draft.lease is None
+    assert 0 < draft.expires_at - time.time() <= env.dialog_ttl_seconds
+    assert redis_conn.keys("ejia:dialog:*") == []  # Redis holds nothing of it
     config.install(env.with_overrides(dialog_ttl_seconds=1))
     user.send_location(*gcj(world.in_a))
     time.sleep(1.1)
     assert user.report_location(*gcj(world.in_a)) is None  # a position report keeps nothing alive
-    time.sleep(1.1)  # Redis lets the state expire
-    assert redis_conn.get(key) is None
+    time.sleep(1.1)  # the state has expired
     reply = user.send_text("1")
     assert reply.startswith("刚才没办完的事") and Event.select().count() == 0
 

@@ -3,49 +3,24 @@ hostile input is refused with nothing stored. The dialog is replaced through
 ``wechat.dispatch.dialog_module`` — the lookup, never the callback under test."""
 from __future__ import annotations
 
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import peewee
 import pytest
 import redis as redis_lib
 import requests
 
 from backend.errors import DomainError
-from backend.models import InboundMessage, Resident
+from backend.models import InboundMessage, OutboxMessage, Resident
 from backend.services.residents import touch_resident
+from tests.e2e.wechat_support import CapturingDialog, dialog, post as _post, stored  # noqa: F401
 from tests.fixtures_web import PREVIOUS_AES_KEY, gunicorn_server, post_concurrently, sha1_sorted
 from wechat import dispatch, inbound
+from wechat.spool import REPLY as SPOOLED_REPLY
+from workers.testing import wait_for
 
 STORM_EFFECTS = "test:storm:effects"
-
-
-class CapturingDialog:
-    def __init__(self, reply="收到", delay=0.0, error=None):
-        self.seen, self.reply, self.delay, self.error = [], reply, delay, error
-        self._lock = threading.Lock()
-
-    def respond(self, incoming, redis):
-        with self._lock:
-            self.seen.append(incoming)
-            count = len(self.seen)
-        time.sleep(self.delay)
-        if self.error:
-            raise self.error
-        return f"{self.reply}#{count}" if self.delay else self.reply
-
-
-@pytest.fixture
-def dialog(monkeypatch):
-    capture = CapturingDialog()
-    monkeypatch.setattr(dispatch, "dialog_module", lambda: capture)
-    return capture
-
-
-def stored() -> list[InboundMessage]:
-    """The rows, once the reply writer has kept every reply already given."""
-    inbound.REPLIES.flush()
-    return list(InboundMessage.select().order_by(InboundMessage.id))
 
 
 # ------------------------------------------------------------ every type reaches the dialog
@@ -148,8 +123,8 @@ def test_dialog_failure_is_answered_once(live_app, monkeypatch, error, reply):
     failing = CapturingDialog(error=error)
     monkeypatch.setattr(dispatch, "dialog_module", lambda: failing)
     user = live_app.user()
-    push = user.prepare(user.message("text", Content="办结 3"))
-    replies = [user.decode_reply(user.post(push).text)["Content"] for _ in range(2)]
+    values = user.message("text", Content="办结 3")
+    replies = [user.decode_reply(user.post(user.prepare(values)).text)["Content"] for _ in range(2)]
     assert replies == [reply, reply] and len(failing.seen) == 1
     assert [r.reply for r in stored()] == [reply]
 
@@ -159,8 +134,8 @@ def test_dialog_failure_is_answered_once(live_app, monkeypatch, error, reply):
 def test_sequential_retries_get_the_same_reply(live_app, dialog):
     user = live_app.user()
     for values in (user.message("text", Content="重发"), user.fields("event", Event="CLICK", EventKey="K")):
-        push = user.prepare(values)
-        answers = {user.post(push).text and user.decode_reply(user.last.text)["Content"] for _ in range(4)}
+        answers = {user.post(user.prepare(values)).text and user.decode_reply(user.last.text)["Content"]
+                   for _ in range(4)}
         assert answers == {"收到"}
     assert len(dialog.seen) == 2 and len(stored()) == 2
 
@@ -193,9 +168,10 @@ def test_retry_storm_from_several_processes_acts_once(live_app, storm_server, re
     user = live_app.user()
     values = (user.message("text", Content="井盖丢了") if kind == "text"
               else user.fields("event", Event="CLICK", EventKey="MENU_REPORT"))
-    push = user.prepare(values)
-    push.url = storm_server + "/wechat"
-    answers = post_concurrently(push, copies=4)
+    pushes = [user.prepare(values) for _ in range(4)]  # four deliveries, each signed afresh
+    for push in pushes:
+        push.url = storm_server + "/wechat"
+    answers = post_concurrently(pushes)
     assert [status for status, _ in answers] == [200] * 4
     replies = {user.decode_reply(text)["Content"] for _, text in answers}
     assert replies == {"第1次处理：" + ("井盖丢了" if kind == "text" else "MENU_REPORT")}
@@ -209,10 +185,11 @@ def test_without_redis_the_database_deduplicates(live_app, monkeypatch):
     monkeypatch.setitem(live_app.app.extensions, "ejia.redis",
                         redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2))
     user = live_app.user()
-    push = user.prepare(user.message("text", Content="Redis 停了"))
+    values = user.message("text", Content="Redis 停了")
     with ThreadPoolExecutor(4) as pool:
-        texts = list(pool.map(lambda _: requests.post(push.url, params=push.params, data=push.body,
-                                                      headers=push.headers, timeout=15).text, range(4)))
+        texts = list(pool.map(lambda push: requests.post(push.url, params=push.params, data=push.body,
+                                                         headers=push.headers, timeout=15).text,
+                              [user.prepare(values) for _ in range(4)]))
     assert {user.decode_reply(t)["Content"] for t in texts} == {"收到#1"}
     assert len(slow.seen) == 1 and len(stored()) == 1
 
@@ -221,19 +198,19 @@ def test_the_reply_is_kept_in_the_row_by_the_writer_thread(live_app, dialog):
     """Nobody flushes: the writer thread keeps the reply in the row within moments, and a
     copy that comes right after the answer waits for it instead of acting again."""
     user = live_app.user()
-    push = user.prepare(user.message("text", Content="写在后面"))
-    assert user.decode_reply(user.post(push).text)["Content"] == "收到"
-    assert user.decode_reply(user.post(push).text)["Content"] == "收到"  # the copy, straight after
+    values = user.message("text", Content="写在后面")
+    assert user.decode_reply(user.post(user.prepare(values)).text)["Content"] == "收到"
+    assert user.decode_reply(user.post(user.prepare(values)).text)["Content"] == "收到"  # the copy, straight after
     [row] = InboundMessage.select()
     assert row.reply == "收到" and len(dialog.seen) == 1
 
 
 def test_copies_are_answered_from_the_database_when_redis_forgot(live_app, dialog, redis_conn):
     user = live_app.user()
-    push = user.prepare(user.message("text", Content="Redis 重启了"))
-    first = user.decode_reply(user.post(push).text)
+    values = user.message("text", Content="Redis 重启了")
+    first = user.decode_reply(user.post(user.prepare(values)).text)
     redis_conn.flushdb()  # a restart without persistence, a failover, an expired key
-    assert user.decode_reply(user.post(push).text) == first
+    assert user.decode_reply(user.post(user.prepare(values)).text) == first
     assert len(dialog.seen) == 1 and len(stored()) == 1
 
 
@@ -242,15 +219,16 @@ def test_a_copy_gives_up_waiting_within_the_budget(live_app, monkeypatch):
     monkeypatch.setattr(dispatch, "dialog_module", lambda: slow)
     monkeypatch.setattr(inbound, "WAIT_SECONDS", 0.3)
     user = live_app.user()
-    push = user.prepare(user.message("text", Content="慢"))
+    values = user.message("text", Content="慢")
+    push = user.prepare(values)
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(requests.post, push.url, params=push.params, data=push.body, headers=push.headers,
                             timeout=15)
         time.sleep(0.2)
         started = time.monotonic()
-        assert _post(push).text == "success" and time.monotonic() - started < 1.0
+        assert _post(user.prepare(values)).text == "success" and time.monotonic() - started < 1.0
         assert user.decode_reply(first.result().text)["Content"] == "收到#1"
-    assert user.decode_reply(_post(push).text)["Content"] == "收到#1"  # later copies get the stored reply
+    assert user.decode_reply(_post(user.prepare(values)).text)["Content"] == "收到#1"  # later copies: the stored reply
     assert len(slow.seen) == 1
 
 
@@ -276,12 +254,6 @@ LAUGHS = ('<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY a "aaaaaaaaaa">'
 XXE = ('<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY x SYSTEM "file:///etc/passwd">]><xml><ToUserName>gh'
        '</ToUserName><FromUserName>o1</FromUserName><CreateTime>1</CreateTime><MsgType>text</MsgType>'
        '<Content>&x;</Content><MsgId>1</MsgId></xml>')
-
-
-def _post(push, **changes):
-    params = {k: v for k, v in {**push.params, **changes.pop("params", {})}.items() if v is not None}
-    return requests.post(push.url, params=params, data=changes.pop("body", push.body),
-                         headers=changes.pop("headers", push.headers), timeout=15)
 
 
 ATTACKS = {
@@ -349,3 +321,22 @@ def test_url_check(live_app):
                            ({**good, "timestamp": stale, "signature": sha1_sorted(token, stale, "7")}, 403),
                            ({**good, "echostr": None}, 400)]:
         assert requests.get(url, params={k: v for k, v in params.items() if v}, timeout=5).status_code == status
+
+
+def test_a_push_whose_database_went_away_mid_answer_is_acted_on_once_when_it_is_back(live_app, monkeypatch):
+    """Stored (claimed), then the database lost before the dialog finished: not an apology but
+    the spool — and on replay the claim is recognised as this delivery's own and acted on."""
+    flaky = CapturingDialog(error=peewee.OperationalError("server closed the connection unexpectedly"))
+    monkeypatch.setattr(dispatch, "dialog_module", lambda: flaky)
+    user = live_app.user()
+    assert user.send_text("路灯坏了") == SPOOLED_REPLY
+    [row] = stored()
+    assert row.reply is None  # kept, not acted on (the replayer keeps trying while it fails)
+    flaky.error = None  # the database is back
+    spool = live_app.app.extensions["ejia.wechat.spool"]
+    wait_for(lambda: not spool.pending(), timeout=30)
+    [row] = stored()
+    assert row.reply == "收到" and {m.text for m in flaky.seen} == {"路灯坏了"} and len(flaky.seen) >= 2
+    [late] = OutboxMessage.select().where(OutboxMessage.topic == "wechat.reply")
+    assert late.payload == {"openid": user.openid, "dedupe_key": row.dedupe_key, "text": "收到"}
+    assert user.send_text("还有一件") == "收到"  # straight to the dialog again

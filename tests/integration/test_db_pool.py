@@ -3,6 +3,8 @@
 connection dies under it (backend.services.residents.record_inbound)."""
 from __future__ import annotations
 
+import itertools
+
 import psycopg2
 import peewee
 import pytest
@@ -77,9 +79,12 @@ def test_a_statement_that_fails_for_another_reason_is_not_run_again(pooled):
     assert calls == [1]
 
 
+_NONCES = ((1_700_000_000, str(n)) for n in itertools.count())
+
+
 def _record(key: str):
     return residents.record_inbound(dedupe_key=key, openid="o-pool", msg_type="text", event_type=None,
-                                    payload={"text": "你好"}, opens_window=True)
+                                    payload={"text": "你好"}, opens_window=True, nonce=next(_NONCES))
 
 
 def test_a_push_stored_just_before_its_connection_died_is_still_ours(pooled, monkeypatch):

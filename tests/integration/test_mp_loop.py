@@ -69,3 +69,22 @@ def test_the_revisit_question_is_answered_from_the_page(resident, world):
     assert resident.post(f"/events/{event.number}/revisit", {"answer": "还行"}).status == 400
     reply = resident.post(f"/events/{event.number}/revisit", {"answer": "基本满意"})
     assert reply.status == 200 and Revisit.get(Revisit.event == event.id).outcome == "satisfied"
+
+
+def test_a_phone_left_by_one_tap_is_kept_encrypted_and_masked(resident, sandbox):
+    from backend.models import Resident
+
+    reply = resident.post("/me/phone", {"code": sandbox.phone_code("13912345678")})
+    assert reply.status == 200 and reply.json == {"phone": "139****5678"}
+    me = Resident.get(Resident.mp_openid == "sandbox-res-1")
+    assert me.phone_enc and "13912345678" not in me.phone_enc and me.phone_index
+    assert resident.post("/me/phone", {"code": "used-or-made-up"}).status in (400, 401, 502, 503)
+    assert resident.get("/me/data").json["phone"] == "139****5678"
+
+
+def test_a_phone_that_is_not_a_mainland_mobile_is_refused_and_nothing_stored(resident, sandbox):
+    from backend.models import Resident
+
+    reply = resident.post("/me/phone", {"code": sandbox.phone_code("85212345678")})
+    assert reply.status == 400 and reply.error_code == "bad_phone"
+    assert Resident.get(Resident.mp_openid == "sandbox-res-1").phone_enc is None

@@ -69,3 +69,17 @@ def test_api_conforms_to_its_spec(case, live, tokens):
     # unknown QR token, a phone number that is not a phone) — JSON Schema cannot say that.
     case.call_and_validate(base_url=live.url, headers={"Authorization": f"Bearer {token}"},
                            excluded_checks=[positive_data_acceptance])
+
+
+@pytest.mark.parametrize("path", ["/no-such-thing", "/events%0A", "/events/1/%0A", "/%0D%0Ax", "/roster/%00",
+                                  "/" + "长" * 300])
+def test_every_unknown_path_answers_the_api_json_404(live, path):
+    """A path the catch-all rule cannot take (a newline defeats its pattern) is still the API's 404."""
+    import requests
+
+    response = requests.get(live.url + "/mp/v1" + path, timeout=10)
+    assert response.status_code == 404, response.text[:200]
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] == "not_found"
+    wrong_method = requests.delete(live.url + "/mp/v1/events%0A", timeout=10)
+    assert wrong_method.status_code == 404 and wrong_method.json()["error"]["code"] == "not_found"

@@ -106,6 +106,9 @@ def test_scope_and_roles(roster):
     ({"id_number": "350602199001011234"}, "bad_id_number"),  # wrong check digit
     ({"id_number": "12345"}, "bad_id_number"),
     ({"phone": "call me"}, "bad_phone"),
+    ({"phone": "13800138000123"}, "bad_phone"),  # 14 digits is no mobile number
+    ({"phone": "12800138000"}, "bad_phone"),
+    ({"phone": "0596-2123456"}, "bad_phone"),  # a landline: no SMS reaches it
     ({"kind": "外星人"}, "invalid_input"),
     ({"name": ""}, "invalid_input"),
     ({"room": "x" * 17}, "invalid_input"),

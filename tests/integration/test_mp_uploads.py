@@ -1,15 +1,16 @@
 """Uploads: real images only, metadata stripped, size limits, voice by magic bytes, who may read."""
 from __future__ import annotations
 
+import datetime as dt
 import io
 import os
 
 import pytest
 from PIL import Image, PngImagePlugin
 
-from backend import config
-from backend.models import Media
-from backend.services import actions
+from backend import clock, config
+from backend.models import Media, MediaUpload
+from backend.services import actions, uploads
 from backend.services.context import staff_actor
 from backend.services.events import route_event
 from backend.models import Event
@@ -149,3 +150,15 @@ def test_resolve_with_photos_uploaded_by_the_worker(live, resident, world):
     assert done.status == 200 and done.json["status"] == "closed"
     assert done.json["trajectory"][-1]["media_ids"] == [photo]
     assert resident.get(f"/media/{photo}").status == 200  # the reporter sees the result photo
+
+
+def test_upload_receipts_are_in_the_database_and_last_a_day(live, resident, world, redis_conn):
+    photo = resident.upload(image_bytes(color=(7, 7, 7))).json["id"]
+    redis_conn.flushdb()  # Redis restarted empty: the receipt is not there
+    number = resident.report(*world.in_a, category="0101", media_ids=[photo]).json["number"]
+    assert resident.get(f"/events/{number}").json["media_ids"] == [photo]
+    late = resident.upload(image_bytes(color=(8, 8, 8))).json["id"]
+    with clock.frozen(clock.now() + uploads.VALID_FOR + dt.timedelta(minutes=1)):
+        assert resident.report(*world.in_b, category="0101", media_ids=[late]).error_code == "unknown_media"
+        assert uploads.forget_uploads(clock.now() - uploads.VALID_FOR) == 2  # what sweeps.forget_expired runs
+    assert MediaUpload.select().count() == 0

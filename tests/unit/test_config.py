@@ -32,6 +32,15 @@ def test_production_with_tencent_sms_needs_its_keys():
     assert settings.production and settings.secret_key == "s"
 
 
+def test_production_accepts_only_safe_mode_pushes_unless_told_otherwise():
+    assert load_settings(environ={}).wechat_encrypt_mode == "plain"  # demo: the sandbox may send any
+    env = {"EJIA_ENV": "production", "SECRET_KEY": "s", "FIELD_KEY": "f", "WECHAT_APP_ID": "wx1",
+           "WECHAT_APP_SECRET": "x", "WECHAT_TOKEN": "t", "WECHAT_AES_KEY": "a" * 43,
+           "DATABASE_URL": "postgresql://db/x", "REDIS_URL": "redis://r:6379/0"}
+    assert load_settings(environ=env).wechat_encrypt_mode == "safe"
+    assert load_settings(environ={**env, "WECHAT_ENCRYPT_MODE": "compatible"}).wechat_encrypt_mode == "compatible"
+
+
 @pytest.mark.parametrize("env, name", [
     ({"EJIA_ENV": "staging"}, "EJIA_ENV"),
     ({"WECHAT_TIMESTAMP_WINDOW": "five"}, "WECHAT_TIMESTAMP_WINDOW"),
@@ -39,6 +48,9 @@ def test_production_with_tencent_sms_needs_its_keys():
     ({"OFFICE_HOURS": "9-5"}, "OFFICE_HOURS"),
     ({"SMS_PROVIDER": "pigeon"}, "SMS_PROVIDER"),
     ({"WECHAT_LOCATION_DATUM": "bd09"}, "WECHAT_LOCATION_DATUM"),
+    ({"WECHAT_ENCRYPT_MODE": "aes"}, "WECHAT_ENCRYPT_MODE"),
+    ({"WECHAT_SPOOL_MAX_MB": "0"}, "WECHAT_SPOOL_MAX_MB"),
+    ({"REDIS_REQUEST_TIMEOUT_MS": "-5"}, "REDIS_REQUEST_TIMEOUT_MS"),
 ])
 def test_malformed_values_are_refused_naming_the_variable(env, name):
     with pytest.raises(ConfigError, match=name):

@@ -29,6 +29,17 @@ def test_the_place_that_follows_goes_to_the_same_report():
     assert "位置收到了" in reply and "金源第一网格" in reply
 
 
+def test_a_typed_place_that_is_only_a_guess_is_kept_as_words_not_taken_as_the_place():
+    chat = Chat()
+    chat.text("救命 有人拿刀砍人")
+    chat.text("3号楼", address_matches=(PLACE_A,), address_ask=True)
+    [add] = [c for c in chat.last_commands if isinstance(c, AddToReport)]
+    assert add.place is None and add.note == "3号楼"
+    chat.text("金源社区3号楼", address_matches=(PLACE_A,))
+    [add] = [c for c in chat.last_commands if isinstance(c, AddToReport)]
+    assert add.place["grid_id"] == PLACE_A.grid_id
+
+
 def test_photos_and_words_after_it_are_added_not_filed_again():
     chat = Chat()
     chat.text("楼下有人晕倒了", recent_place=PLACE_B)

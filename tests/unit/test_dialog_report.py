@@ -221,6 +221,17 @@ def test_ambiguous_address_is_answered_by_asking():
     assert chat.state.step == "confirm" and chat.state.draft["place"]["grid_id"] == 6
 
 
+def test_a_lone_guess_is_offered_as_a_choice_not_taken():
+    """A building name with nothing named above it, matching one building only, is still asked."""
+    chat = Chat()
+    chat.text("楼下垃圾好几天没人清了", suggestions=(GARBAGE,))
+    reply = chat.text("8号楼", address_matches=(PLACE_A,), address_ask=True)
+    assert texts.PLACE_CHOOSE in reply and "1 金源社区 金源第一网格" in reply
+    assert chat.state.step == "place_choice" and chat.state.draft.get("place") is None
+    chat.text("1")
+    assert chat.state.step == "confirm" and chat.state.draft["place"]["grid_id"] == PLACE_A.grid_id
+
+
 def test_too_many_matches_ask_for_more_detail():
     chat = Chat()
     chat.text("楼下垃圾好几天没人清了", suggestions=(GARBAGE,))

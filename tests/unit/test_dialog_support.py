@@ -16,6 +16,7 @@ from wechat.dialog.commands import (
     AddToReport,
     AnswerRevisit,
     BindStaff,
+    KeepPhone,
     FollowEvent,
     QuickRecord,
     RememberLocation,
@@ -59,6 +60,7 @@ DEFAULT_RESULTS = {
     AddToReport: Result.done(number="20261126-0007", grid_name="金源第一网格"),
     SetFollowing: Result.done(),
     AnswerRevisit: Result.done(number="20261126-0003", status="closed"),
+    KeepPhone: Result.done(phone="139****5678"),
 }
 
 

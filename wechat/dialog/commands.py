@@ -45,6 +45,13 @@ class AnswerRevisit:
 
 
 @dataclass(frozen=True)
+class KeepPhone:
+    """A phone the resident sent for 回访 (offered once, after a report; never asked for)."""
+
+    raw: str
+
+
+@dataclass(frozen=True)
 class SetFollowing:
     """subscribe / unsubscribe: only followers can be sent official-account template messages."""
 
@@ -118,4 +125,4 @@ class Result:
         return cls(False, {}, code, message)
 
 
-Command = SubmitReport | AddToReport | AnswerRevisit | SetFollowing | EraseMyData | FollowEvent | ResidentAction | StaffAction | QuickRecord | BindStaff | RememberLocation
+Command = SubmitReport | AddToReport | AnswerRevisit | KeepPhone | SetFollowing | EraseMyData | FollowEvent | ResidentAction | StaffAction | QuickRecord | BindStaff | RememberLocation

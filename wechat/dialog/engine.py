@@ -21,6 +21,7 @@ from wechat.dialog.commands import (
     BindStaff,
     AnswerRevisit,
     EraseMyData,
+    KeepPhone,
     SetFollowing,
     FollowEvent,
     QuickRecord,
@@ -114,6 +115,11 @@ def conclude(outcome: Outcome, command, result: Result) -> Outcome:
             return Outcome(outcome.state, texts.REFUSED.format(message=result.message), outcome.commands)
         text = texts.REVISIT_THANKS if result.data.get("status") == "closed" else texts.REVISIT_REOPENED
         return Outcome(outcome.state, text.format(number=command.number), outcome.commands)
+    if isinstance(command, KeepPhone):
+        text = (texts.PHONE_KEPT.format(phone=result.data["phone"]) if result.ok
+                else texts.REFUSED.format(message=result.message))
+        reminder = texts.RESUME if outcome.state.flow in ("report", "resolve", "quick") else None
+        return Outcome(outcome.state, texts.join(text, reminder), outcome.commands)
     if isinstance(command, EraseMyData):
         text = (texts.ERASED.format(**result.data) if result.ok
                 else texts.REFUSED.format(message=result.message))
@@ -187,6 +193,8 @@ def _global(state: State, turn: Turn) -> Outcome | None:
         return _keep(state, texts.join(texts.HELP, texts.STAFF_HELP if facts.staff else None))
     if name == "progress":
         return _keep(state, followup.progress(turn))
+    if name == "phone" and facts.staff is None:
+        return Outcome(state, None, [KeepPhone(intent.arg or turn.text)])
     if name == "mydata":
         return _keep(state, _my_data(facts))
     if name == "erase":

@@ -146,4 +146,5 @@ def conclude(state: State, command, result: Result) -> tuple[State, str]:
         where = texts.SUBMITTED_CENTRE_AREA
     else:
         where = texts.SUBMITTED_NOPLACE
-    return State(), texts.SUBMITTED.format(number=data["number"], where=where)
+    return State(), texts.join(texts.SUBMITTED.format(number=data["number"], where=where),
+                               texts.PHONE_OFFER if data.get("offer_phone") else None)

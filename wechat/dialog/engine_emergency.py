@@ -100,7 +100,7 @@ def continue_flow(state: State, turn) -> tuple[State, str | None, list]:
         place = facts.scanned_place
         if place is None:
             return state, texts.SCAN_BAD, []
-    elif turn.text and state.step == "place" and len(facts.address_matches) == 1:
+    elif turn.text and state.step == "place" and len(facts.address_matches) == 1 and not facts.address_ask:
         place = facts.address_matches[0]
     if place is not None:
         return state, None, [AddToReport(number, place=place.to_dict())]

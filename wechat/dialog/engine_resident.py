@@ -6,6 +6,7 @@ missing. The confirmation and what follows it live in engine_confirm.
 """
 from __future__ import annotations
 
+from backend.placenames import MAX_CHOICES
 from wechat.dialog import engine_confirm as confirm
 from wechat.dialog import texts
 from wechat.dialog.facts import PlaceFact
@@ -14,7 +15,7 @@ from wechat.dialog.report_steps import advance, place_text, prompt, switch_text
 from wechat.dialog.state import State
 
 MAX_PHOTOS = 20  # bounds the state; a chat report never needs more
-MAX_PLACE_CHOICES = 6
+MAX_PLACE_CHOICES = MAX_CHOICES
 
 conclude = confirm.conclude
 
@@ -160,7 +161,7 @@ def _place_text(state: State, turn):
     if intent.name == "skip":
         return advance(state.copy(draft=dict(state.draft, place=None, place_skipped=True, offered=None)), turn)
     matches = facts.address_matches
-    if len(matches) == 1:
+    if len(matches) == 1 and not facts.address_ask:
         return use_place(state, turn, matches[0])
     if len(matches) > MAX_PLACE_CHOICES:
         return state, texts.PLACE_TOO_MANY.format(text=texts.short(turn.text, 20)), []

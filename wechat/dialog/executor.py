@@ -19,6 +19,7 @@ from wechat.dialog.commands import (
     AnswerRevisit,
     BindStaff,
     EraseMyData,
+    KeepPhone,
     SetFollowing,
     FollowEvent,
     QuickRecord,
@@ -40,6 +41,7 @@ class Executor:
             SubmitReport: self._submit, AddToReport: self._add, EraseMyData: self._erase, FollowEvent: self._follow, ResidentAction: self._resident_action,
             StaffAction: self._staff_action, QuickRecord: self._quick_record, BindStaff: self._bind,
             RememberLocation: self._remember, SetFollowing: self._following, AnswerRevisit: self._revisit,
+            KeepPhone: self._phone,
         }[type(command)]
         try:
             return handler(command)
@@ -62,8 +64,9 @@ class Executor:
             wechat_media_ids=list(cmd.wechat_media_ids),
         ))
         event = result.event
+        offer = result.created and not cmd.emergency and personal_data.offer_phone_once(resident)  # once, never required
         return Result.done(number=event.number, grid_name=event.grid.name if event.grid_id else None,
-                           created=result.created)
+                           created=result.created, offer_phone=offer)
 
     def _add(self, cmd: AddToReport) -> Result:
         """The place, words or photos that follow an emergency report (engine_emergency)."""
@@ -79,6 +82,9 @@ class Executor:
         event = actions.perform(cmd.number, actor, "comment",
                                 {"note": note, "wechat_media_ids": list(cmd.wechat_media_ids)})
         return Result.done(number=event.number)
+
+    def _phone(self, cmd: KeepPhone) -> Result:
+        return Result.done(phone=personal_data.keep_phone(follow.resident_for_openid(self.openid), cmd.raw))
 
     def _revisit(self, cmd: AnswerRevisit) -> Result:
         resident = follow.resident_for_openid(self.openid)

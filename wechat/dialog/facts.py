@@ -130,6 +130,7 @@ class Facts:
     place_error: str | None = None  # why this message's location or scan could not be used
     recent_place: PlaceFact | None = None  # a LOCATION event from the last minutes
     address_matches: tuple = ()  # PlaceFact, for typed or spoken addresses
+    address_ask: bool = False  # the matches are only a guess: offer them as choices, even one
     scanned_place: PlaceFact | None = None  # a building QR scanned just now
     categories: tuple = ()  # CategoryFact: every 大类 and 小类 (for “全部类别”)
     my_events: tuple = ()  # EventFact, newest first

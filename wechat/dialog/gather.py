@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import calendar
 import math
-import re
 
 from backend import clock, geo, privacy, taxonomy
 from backend.errors import DomainError
 from backend.models import Area, Building, BuildingUnit, Category, Event
 from backend.models.events import STATUS_NAMES
 from backend.qr import unit_for_scan
-from backend.services.address import match_address, normalize, unambiguous
+from backend.services.address import resolve_address
 from backend.services import revisits
 from backend.services import staff as staff_service
 from backend.workflow import OPEN_STATUSES
@@ -30,8 +29,6 @@ SILENT_EVENTS = ("LOCATION", "VIEW", "TEMPLATESENDJOBFINISH", "unsubscribe", "lo
 PLACE_STEPS = ("place", "place_choice")
 CATEGORY_STEPS = ("confirm", "category")
 MAX_NEARBY = 5
-MAX_ADDRESS_MATCHES = 7  # one more than the chat lists, so it can ask for more detail
-_UNIT = re.compile(r"(\d+)单元")
 
 
 def epoch(value) -> int:
@@ -60,7 +57,7 @@ def gather(state: State, msg: Incoming, settings, store, expired_flow: str | Non
         facts["suggestions"] = suggestions(text)
         if (state.flow == "report" and state.step in PLACE_STEPS) or (
                 state.flow == "emergency" and state.step == "place"):
-            facts["address_matches"] = address_matches(text, settings)
+            facts["address_matches"], facts["address_ask"] = address_matches(text, settings)
     if intent and name == "skip" and state.flow == "report" and state.step == "place_choice":
         facts["address_matches"] = ()
     if msg.kind == "location":
@@ -201,30 +198,23 @@ def scanned_place(scanned: str | None, settings) -> PlaceFact | None:
     return _building_place(unit.building, unit, settings, "qr", lat_for_submit=False)
 
 
-def address_matches(text: str, settings) -> tuple:
-    """Buildings and areas the text may name (the shared matcher), as places to confirm or choose.
+def address_matches(text: str, settings) -> tuple[tuple, bool]:
+    """Buildings and areas the text may name (the backend's one matcher), as places to confirm or
+    choose, and whether they are only a guess to be offered as a choice even when alone.
 
-    One clear winner → one place; several → numbered choices. A grid named without a building
-    is a place without coordinates that still routes to that grid; a community (or anything
-    above a grid) goes to the centre, which places it (as Open311 does).
+    One clear winner → one place; several → numbered choices (one more than the chat lists means
+    "too many"). A grid named without a building is a place without coordinates that still routes
+    to that grid; a community (or anything above a grid) goes to the centre, which places it (as
+    Open311 does).
     """
-    if len(text) > 60:
-        return ()
-    candidates = match_address(text, limit=MAX_ADDRESS_MATCHES)
-    best = unambiguous(candidates)
-    if best is not None:
-        candidates = [best]
-    unit_no = _UNIT.search(normalize(text))
+    resolution = resolve_address(text)
     places = []
-    for cand in candidates:
+    for cand in resolution.places:
         if cand.kind == "building":
             building = Building.get_or_none(Building.id == cand.id)
             if building is None:
                 continue
-            unit = None
-            if unit_no:
-                wanted = f"{int(unit_no.group(1))}单元"
-                unit = next((u for u in building.units if normalize(u.name) == wanted), None)
+            unit = BuildingUnit.get_or_none(BuildingUnit.id == cand.unit_id) if cand.unit_id else None
             places.append(_building_place(building, unit, settings, "address", lat_for_submit=True))
         else:
             area = Area.get_or_none(Area.id == cand.id)
@@ -237,4 +227,4 @@ def address_matches(text: str, settings) -> tuple:
             else:  # a community or above: the centre places it in a grid
                 places.append(PlaceFact(source="area", label=cand.label[-20:],
                                         community_name=area.name if area.level == "community" else None))
-    return tuple(places)
+    return tuple(places), resolution.outcome == "choices"

@@ -24,6 +24,7 @@ DONE = {"完成", "好了", "发完了", "就这些", "没了", "发完", "完�
 GREETING = {"你好", "您好", "在吗", "在不在", "hello", "hi", "你好啊", "您好啊", "有人吗"}
 _COMPLAIN = re.compile(r"^(没修好|没有修好|没修|不满意|没解决|没有解决|没处理好|没弄好|还没好|还是老样子)[\s，,。.!！:：]*(.*)$", re.S)
 REVISIT_ANSWERS = {"满意", "非常满意", "基本满意", "一般", "不满意", "很不满意", "非常不满意"}  # backend.services.revisits
+_PHONE_LIKE = re.compile(r"^(?:手机|电话|手机号|我的电话|我的手机)?[:：\s]*\+?[\d\s\-()（）]{7,20}$")
 MY_DATA = {"我的信息", "我的资料", "个人信息", "我的个人信息", "我的数据", "隐私"}
 ERASE = {"删除我的信息", "删除我的资料", "删除个人信息", "删除我的个人信息", "删除我的数据", "注销", "注销账号"}
 
@@ -46,7 +47,7 @@ _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 @dataclass(frozen=True)
 class Intent:
     name: str  # cancel help progress query withdraw rate report todo quick staff choice yes no skip done greeting
-    #           mydata erase complain bind text
+    #           mydata erase complain phone bind text
     ref: str | None = None  # an event number as typed (full or short), normalised
     arg: str | None = None  # reason, note, comment, or a quick-record description
     number: int | None = None  # a numbered choice, or the score for ``rate``
@@ -109,6 +110,8 @@ def parse(text: str | None) -> Intent:
         return Intent("progress")
     if raw in MY_DATA:
         return Intent("mydata")
+    if _PHONE_LIKE.match(raw) and 7 <= sum(ch.isdigit() for ch in raw) <= 15:
+        return Intent("phone", arg=re.sub(r"^[^\d+]*", "", raw))
     match = _COMPLAIN.match(raw)
     if match:
         return Intent("complain", arg=match.group(2).strip() or match.group(1))

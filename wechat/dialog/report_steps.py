@@ -52,9 +52,11 @@ def place_text(place: PlaceFact) -> str:
     if place.outside:
         return texts.OUTSIDE
     area = place.area_text
+    label = place.label or ""
     if place.grid_id is None and place.community_name:
         area = texts.CENTRE_ROUTED.format(community=place.community_name).strip("（）")
-    label = place.label or ""
+    elif place.grid_id is None and place.source == "area" and label:  # a street or district named
+        return texts.CENTRE_ROUTED.format(community=label).strip("（）")
     if place.community_name and label.startswith(place.community_name):
         label = label[len(place.community_name):].strip()
     if label and label in area:
