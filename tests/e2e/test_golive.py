@@ -8,11 +8,9 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import psycopg2
 import pytest
@@ -23,6 +21,7 @@ from backend import config, geo
 from tests.cli_support import ROOT, server_env
 from tests.conftest import PG_ADMIN_URL
 from tests.fixtures_sandbox import start_sandbox
+from tests.private_servers import PrivateRedis, free_port
 from wechat.sandbox.extras.tencent_sms import SANDBOX_SECRET_ID, SANDBOX_SECRET_KEY
 
 STREET = "350602003"
@@ -39,12 +38,6 @@ def gcj_polygon(lat, lng, dlat, dlng):
                                                 for x, y in rect(lat, lng, dlat, dlng)[0]]]}
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def fresh_database():
     name = f"ejia_golive_{secrets.token_hex(4)}"
@@ -59,28 +52,13 @@ def fresh_database():
     admin.close()
 
 
-def start_redis(directory: Path, persistent: bool = True):
-    """A private redis-server (the shared test one keeps nothing on disk, as it should)."""
-    port = free_port()
-    args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
-            "--save", "", "--appendonly", "yes" if persistent else "no"]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    return f"redis://127.0.0.1:{port}/0", process
-
-
 @pytest.fixture
 def private_redis(tmp_path):
-    url, process = start_redis(tmp_path)
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+    """A private redis-server with AOF on (the shared test one keeps nothing on disk, as it should)."""
+    server = PrivateRedis(tmp_path, persistent=True)
+    server.start()
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture
@@ -247,13 +225,12 @@ def test_check_names_what_is_missing_and_exits_1(golive):
 
 
 def test_check_refuses_a_redis_that_forgets(golive, tmp_path):
-    (tmp_path / "volatile").mkdir()
-    url, process = start_redis(tmp_path / "volatile", persistent=False)
+    volatile = PrivateRedis(tmp_path, persistent=False)
+    volatile.start()
     try:
-        done = golive.run("check", REDIS_URL=url)
+        done = golive.run("check", REDIS_URL=volatile.url)
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        volatile.stop()
     assert "✗ Redis：能连上，但没有持久化" in done.stdout and "appendonly yes" in done.stdout
 
 
