@@ -25,10 +25,10 @@ from console import (  # noqa: E402,F401  (imported for their routes)
     views_admin_staff,
     views_admin_subscriptions,
     views_dispatch,
-    views_password,
     views_events,
     views_map,
     views_metrics,
+    views_password,
     views_revisits,
 )
 
