@@ -181,7 +181,7 @@ def cmd_seed(args) -> int:
         return 1
     migrate()
     with db.connection_context():
-        summary = seed_demo()
+        summary = seed_demo(history=not args.no_history)
     json.dump(summary, sys.stdout, ensure_ascii=False, indent=1)
     sys.stdout.write("\n")
     return 0
@@ -351,6 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_sandbox)
     p = sub.add_parser("seed", help="load demo data (prints one JSON document)")
     p.add_argument("--demo", action="store_true", required=True)
+    p.add_argument("--no-history", action="store_true",
+                   help="places, people and keys only: no six months of cases (benchmarks, fault tests)")
     p.set_defaults(func=cmd_seed)
     p = sub.add_parser("migrate", help="apply numbered migrations")
     p.set_defaults(func=cmd_migrate)
