@@ -144,17 +144,15 @@ def _redis_answers(client) -> bool:
 
 
 def _blueprint_registrars():
-    """Each adapter package exposes ``register(app)``; those not built yet are skipped."""
-    import importlib
+    """Each adapter package exposes ``register(app)``."""
+    import console.web
+    import miniprogram_api.web
+    import mobile.web
+    import open311.web
+    import wechat.web
 
-    for name in ("wechat.web", "miniprogram_api.web", "console.web", "open311.web", "mobile.web"):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        yield module.register
+    return (wechat.web.register, miniprogram_api.web.register, console.web.register, open311.web.register,
+            mobile.web.register)
 
 
 # ---------------------------------------------------------------- CLI commands

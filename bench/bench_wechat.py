@@ -76,6 +76,14 @@ def baseline_app():
     return app
 
 
+class FixedReply:
+    """The dialog's stand-in for a protocol-only run: one short fixed answer."""
+
+    @staticmethod
+    def respond(incoming, redis):
+        return "您好，这里是e家。发送文字、位置或照片即可上报身边的问题。"
+
+
 def protocol_app(with_dialog: bool = False):
     """gunicorn factory: the real app plus the bench-only echo route; unless ``with_dialog``,
     the dialog is replaced by the fixed reply, so /wechat measures the protocol layer
@@ -87,7 +95,7 @@ def protocol_app(with_dialog: bool = False):
     app.add_url_rule("/_bench/echo", "bench_echo", _echo_view(app.extensions["ejia.wechat.crypto"]),
                      methods=["POST"])
     if not with_dialog:
-        dispatch.dialog_module = lambda: None
+        dispatch.dialog = FixedReply
     return app
 
 

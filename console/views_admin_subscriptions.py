@@ -7,7 +7,7 @@ created; afterwards only its last four characters.
 """
 from __future__ import annotations
 
-from flask import abort, current_app, render_template, request, url_for
+from flask import abort, render_template, request, url_for
 
 from backend.models import DepartmentSubscription, WebhookDelivery
 from backend.services import subscriptions
@@ -78,22 +78,11 @@ def admin_subscription_deactivate(subscription_id: int):
 @bp.post("/admin/deliveries/<int:delivery_id>/retry")
 @auth.admin_required
 def admin_delivery_retry(delivery_id: int):
-    """Enqueue the delivery again (unless it already succeeded or is still queued)."""
-    from workers.queues import enqueue_once
-
+    """Deliver again (unless it already succeeded): recorded by the service, queued by the workers."""
     login = auth.current()
-    delivery = WebhookDelivery.get_or_none(WebhookDelivery.id == delivery_id)
-    if delivery is None or delivery.outbox_id is None:
-        abort(404)
-    row = _subscription_in_scope(delivery.subscription_id, login)
-    already = WebhookDelivery.select().where((WebhookDelivery.subscription == row.id)
-                                             & (WebhookDelivery.outbox == delivery.outbox_id)
-                                             & (WebhookDelivery.ok == True)).exists()  # noqa: E712
-    if already:
+    outcome = subscriptions.request_retry(delivery_id, login.scope_path)
+    if outcome == "delivered":
         return rendering.back_with("这条已经投递成功，无需重试", url_for("console.admin_subscriptions"))
-    if not row.active:
+    if outcome == "inactive":
         return rendering.back_with("订阅已停用，先启用再重试", url_for("console.admin_subscriptions"), "error")
-    job = enqueue_once(current_app.extensions["ejia.redis"], "webhook", row.id, delivery.outbox_id,
-                       job_id=f"webhook-{row.id}-{delivery.outbox_id}")
-    message = "已加入重试队列" if job is not None else "这条投递已在队列中"
-    return rendering.back_with(message, url_for("console.admin_subscriptions"))
+    return rendering.back_with("已加入重试队列", url_for("console.admin_subscriptions"))

@@ -38,26 +38,41 @@ for stack in sqlite postgres; do
   echo "== $stack: failures and errors (full log: test-output/$stack.log) ==" >&2
   grep -E "^(FAILED|ERROR) " "test-output/$stack.log" >&2 || true
 done
-# One closing line for both runs, counted from the JUnit reports.
+# The closing lines for both runs, from pytest's own summary line: tests and subtests apart.
 .venv/bin/python - <<'PY'
+import re
 import sys
-import xml.etree.ElementTree as ET
 
 totals = {"passed": 0, "failed": 0, "skipped": 0}
+subtests = {"passed": 0, "failed": 0}
 for stack in ("postgres", "sqlite"):
     try:
-        suite = ET.parse(f"test-output/{stack}.xml").getroot().find("testsuite")
-    except (OSError, ET.ParseError):
-        print(f"{stack}: no JUnit report (the run did not finish)", file=sys.stderr)
+        lines = open(f"test-output/{stack}.log", encoding="utf-8", errors="replace").read().splitlines()
+    except OSError:
+        lines = []
+    summary = next((line for line in reversed(lines) if re.search(r"\b(passed|failed|error|errors)\b", line)
+                    and re.search(r" in [\d.]+s", line)), None)
+    if summary is None:
+        print(f"{stack}: no pytest summary (the run did not finish)", file=sys.stderr)
         totals["failed"] += 1
         continue
-    tests, failures = int(suite.get("tests")), int(suite.get("failures")) + int(suite.get("errors"))
-    skipped = int(suite.get("skipped"))
-    print(f"{stack}: {tests - failures - skipped} passed, {failures} failed, {skipped} skipped "
-          f"in {float(suite.get('time')):.0f} s", file=sys.stderr)
-    totals["passed"] += tests - failures - skipped
-    totals["failed"] += failures
-    totals["skipped"] += skipped
+    found = {"passed": 0, "failed": 0, "skipped": 0}
+    sub = {"passed": 0, "failed": 0}
+    for number, words in re.findall(r"(\d+) ((?:subtests )?\w+)", summary):
+        kind = words.split()[-1]
+        target = sub if words.startswith("subtests") else found
+        if kind in ("error", "errors"):
+            kind = "failed"
+        if kind in target:
+            target[kind] += int(number)
+    seconds = re.search(r" in ([\d.]+)s", summary).group(1)
+    print(f"{stack}: {found['passed']} passed, {found['failed']} failed, {found['skipped']} skipped in "
+          f"{float(seconds):.0f} s; subtests: {sub['passed']} passed, {sub['failed']} failed", file=sys.stderr)
+    for key in totals:
+        totals[key] += found[key]
+    for key in subtests:
+        subtests[key] += sub[key]
 print(f"{totals['passed']} passed, {totals['failed']} failed, {totals['skipped']} skipped")
+print(f"subtests: {subtests['passed']} passed, {subtests['failed']} failed")
 PY
 exit $status

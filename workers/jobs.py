@@ -18,6 +18,7 @@ from backend.errors import NotFound
 from backend.models import Attachment, Event, EventStep, OutboxMessage, Resident
 from backend.services.events import route_event
 from backend.services.residents import LATE_REPLY_TOPIC
+from backend.services.subscriptions import WEBHOOK_RETRY_TOPIC
 from workers import audience, delivery, media, relay, sending, webhooks
 from workers.context import (
     db_session,
@@ -48,6 +49,11 @@ def validate(message: OutboxMessage) -> str | None:
     if message.topic == LATE_REPLY_TOPIC:
         if not all(isinstance(payload.get(name), str) and payload[name] for name in ("openid", "text")):
             return "late reply without openid and text"
+        return None
+    if message.topic == WEBHOOK_RETRY_TOPIC:
+        if not all(isinstance(payload.get(n), int) and not isinstance(payload[n], bool)
+                   for n in ("subscription_id", "outbox_id")):
+            return "webhook retry without integer subscription_id and outbox_id"
         return None
     if not isinstance(message.topic, str) or not message.topic.startswith("event."):
         return f"unknown topic {message.topic!r}"
@@ -87,6 +93,12 @@ def _process(connection, outbox_id: int, depth: int = 0) -> str:
          .where(OutboxMessage.id == outbox_id).execute())
         log.warning("outbox %s (%s) is malformed: %s", outbox_id, message.topic, problem)
         raise fail_without_retry(MalformedOutbox(f"outbox {outbox_id} ({message.topic}): {problem}"))
+    if message.topic == WEBHOOK_RETRY_TOPIC:  # a console 重试: the workers enqueue the delivery
+        payload = message.payload
+        enqueue_once(connection, "webhook", payload["subscription_id"], payload["outbox_id"],
+                     job_id=f"webhook-{payload['subscription_id']}-{payload['outbox_id']}")
+        OutboxMessage.update(processed_at=clock.now(), error=None).where(OutboxMessage.id == outbox_id).execute()
+        return "done"
     if message.topic == LATE_REPLY_TOPIC:
         send_late_reply(message)
         OutboxMessage.update(processed_at=clock.now(), error=None).where(OutboxMessage.id == outbox_id).execute()

@@ -127,3 +127,33 @@ def matches(subscription: DepartmentSubscription, category_code: str | None) -> 
     if not codes:
         return True
     return bool(category_code) and any(category_code.startswith(code) for code in codes)
+
+
+WEBHOOK_RETRY_TOPIC = "webhook.retry"
+
+
+def request_retry(delivery_id: int, scope_path: str | None) -> str:
+    """重试 a failed department webhook delivery: recorded as an outbox fact; the workers
+    enqueue the delivery (the console never talks to the queues). Returns what was done:
+    ``queued``, ``delivered`` (already succeeded) or ``inactive``."""
+    from backend import outbox
+    from backend.models import Area, WebhookDelivery
+
+    delivery = WebhookDelivery.get_or_none(WebhookDelivery.id == delivery_id)
+    if delivery is None or delivery.outbox_id is None:
+        raise NotFound("delivery_not_found", "没有这条投递记录")
+    subscription = DepartmentSubscription.get_by_id(delivery.subscription_id)
+    area = Area.get_or_none(Area.id == subscription.department.area_id) if subscription.department.area_id else None
+    if scope_path and (area is None or not area.path.startswith(scope_path)):
+        raise NotFound("delivery_not_found", "没有这条投递记录")
+    if WebhookDelivery.select().where((WebhookDelivery.subscription == subscription.id)
+                                      & (WebhookDelivery.outbox == delivery.outbox_id)
+                                      & (WebhookDelivery.ok == True)).exists():  # noqa: E712
+        return "delivered"
+    if not subscription.active:
+        return "inactive"
+    with transaction():
+        message = outbox.record(WEBHOOK_RETRY_TOPIC, None, None,
+                                {"subscription_id": subscription.id, "outbox_id": delivery.outbox_id})
+    outbox.publish([message.id])
+    return "queued"

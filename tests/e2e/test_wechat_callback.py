@@ -1,6 +1,6 @@
 """/wechat over real HTTP: every push type reaches the dialog entry, retries act once,
 hostile input is refused with nothing stored. The dialog is replaced through
-``wechat.dispatch.dialog_module`` — the lookup, never the callback under test."""
+``wechat.dispatch.dialog`` — the lookup, never the callback under test."""
 from __future__ import annotations
 
 import time
@@ -90,14 +90,6 @@ def test_previous_key_is_accepted_and_answered_with_it(live_app, dialog):
         live_app.user().decode_reply(user.last.text)
 
 
-def test_fixed_reply_until_the_dialog_exists(live_app, monkeypatch):
-    monkeypatch.setattr(dispatch, "dialog_module", lambda: None)
-    user = live_app.user()
-    assert user.send_text("有人吗") == dispatch.FALLBACK_REPLY
-    assert user.subscribe() == dispatch.FALLBACK_REPLY
-    assert user.report_location(24.5, 117.6) is None and user.view("https://example.org") is None
-
-
 def test_resident_window_opens_on_messages_only(live_app, dialog):
     writer, visitor = live_app.user(), live_app.user()
     writer.send_text("你好")
@@ -121,7 +113,7 @@ def test_unknown_message_type_is_stored_and_answered_with_a_hint(live_app, dialo
                                           (DomainError("closed", "这件事已经办结了。"), "这件事已经办结了。")])
 def test_dialog_failure_is_answered_once(live_app, monkeypatch, error, reply):
     failing = CapturingDialog(error=error)
-    monkeypatch.setattr(dispatch, "dialog_module", lambda: failing)
+    monkeypatch.setattr(dispatch, "dialog", failing)
     user = live_app.user()
     values = user.message("text", Content="办结 3")
     replies = [user.decode_reply(user.post(user.prepare(values)).text)["Content"] for _ in range(2)]
@@ -153,7 +145,7 @@ def storm_app():
             time.sleep(0.6)  # the copies arrive while the first is still answering
             return f"第{effects}次处理：{incoming.text or incoming.key}"
 
-    dispatch.dialog_module = lambda: SlowCountingDialog
+    dispatch.dialog = SlowCountingDialog
     return app
 
 
@@ -181,7 +173,7 @@ def test_retry_storm_from_several_processes_acts_once(live_app, storm_server, re
 
 def test_without_redis_the_database_deduplicates(live_app, monkeypatch):
     slow = CapturingDialog(delay=0.5)
-    monkeypatch.setattr(dispatch, "dialog_module", lambda: slow)
+    monkeypatch.setattr(dispatch, "dialog", slow)
     monkeypatch.setitem(live_app.app.extensions, "ejia.redis",
                         redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2))
     user = live_app.user()
@@ -216,7 +208,7 @@ def test_copies_are_answered_from_the_database_when_redis_forgot(live_app, dialo
 
 def test_a_copy_gives_up_waiting_within_the_budget(live_app, monkeypatch):
     slow = CapturingDialog(delay=1.0)
-    monkeypatch.setattr(dispatch, "dialog_module", lambda: slow)
+    monkeypatch.setattr(dispatch, "dialog", slow)
     monkeypatch.setattr(inbound, "WAIT_SECONDS", 0.3)
     user = live_app.user()
     values = user.message("text", Content="慢")
@@ -327,7 +319,7 @@ def test_a_push_whose_database_went_away_mid_answer_is_acted_on_once_when_it_is_
     """Stored (claimed), then the database lost before the dialog finished: not an apology but
     the spool — and on replay the claim is recognised as this delivery's own and acted on."""
     flaky = CapturingDialog(error=peewee.OperationalError("server closed the connection unexpectedly"))
-    monkeypatch.setattr(dispatch, "dialog_module", lambda: flaky)
+    monkeypatch.setattr(dispatch, "dialog", flaky)
     user = live_app.user()
     assert user.send_text("路灯坏了") == SPOOLED_REPLY
     [row] = stored()

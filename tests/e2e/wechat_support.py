@@ -1,5 +1,5 @@
 """Helpers shared by the /wechat end-to-end tests: a dialog that records what reaches it
-(installed through ``wechat.dispatch.dialog_module`` — the lookup, never the callback under
+(installed through ``wechat.dispatch.dialog`` — the lookup, never the callback under
 test), the stored rows, and posting a prepared push with changes."""
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ class CapturingDialog:
 @pytest.fixture
 def dialog(monkeypatch):
     capture = CapturingDialog()
-    monkeypatch.setattr(dispatch, "dialog_module", lambda: capture)
+    monkeypatch.setattr(dispatch, "dialog", capture)
     return capture
 
 
