@@ -44,6 +44,11 @@ def create_app(overrides: dict | None = None):
     app.config["SECRET_KEY"] = settings.secret_key
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
     app.extensions["ejia.settings"] = settings
+    if settings.trusted_proxies:  # behind nginx: the client's address and scheme from X-Forwarded-*
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     app.extensions["ejia.redis"] = installed_relay().connection  # one request client: timeouts, breaker
 
     # Endpoints that open their own database connection, when and how they need it (wechat.web
@@ -168,10 +173,13 @@ def cmd_seed(args) -> int:
     from backend.db import migrate
     from backend.seed import seed_demo
 
-    bootstrap()
+    if bootstrap().production:  # before the migrations: nothing at all is written
+        print("EJIA_ENV=production: seed --demo refuses (demo accounts share a public password); "
+              "use `python -m server init`", file=sys.stderr)
+        return 1
     migrate()
     with db.connection_context():
-        summary = seed_demo()
+        summary = seed_demo(history=not args.no_history)
     json.dump(summary, sys.stdout, ensure_ascii=False, indent=1)
     sys.stdout.write("\n")
     return 0
@@ -241,6 +249,8 @@ def cmd_run(args) -> int:
     }
     children = {name: subprocess.Popen([sys.executable, "-m", "server", *argv], env=env)
                 for name, argv in commands.items()}
+    # The demo account's menu, created through the client once the sandbox answers (ops/wechat_cmd.py).
+    menu = subprocess.Popen([sys.executable, "-m", "server", "wechat", "menu", "--wait", "60"], env=env)
     base = f"http://127.0.0.1:{args.port}"
     print(f"""
 e家 is running (Ctrl-C stops everything):
@@ -267,7 +277,7 @@ e家 is running (Ctrl-C stops everything):
                     stopping = True
             time.sleep(0.5)
     finally:
-        for child in children.values():
+        for child in [*children.values(), menu]:
             if child.poll() is None:
                 child.terminate()
         for child in children.values():
@@ -339,6 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_sandbox)
     p = sub.add_parser("seed", help="load demo data (prints one JSON document)")
     p.add_argument("--demo", action="store_true", required=True)
+    p.add_argument("--no-history", action="store_true",
+                   help="places, people and keys only: no six months of cases (benchmarks, fault tests)")
     p.set_defaults(func=cmd_seed)
     p = sub.add_parser("migrate", help="apply numbered migrations")
     p.set_defaults(func=cmd_migrate)
@@ -357,6 +369,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("staff_id", type=int)
     p.add_argument("--expire-seconds", type=int, default=600)
     p.set_defaults(func=cmd_staff_bind_qr)
+    from ops.cli import add_commands  # init, import, posters, keys, calendar, check, wechat menu
+
+    add_commands(sub, bootstrap)
     return parser
 
 

@@ -96,6 +96,7 @@ class Settings:
     quiet_hours: str = "22:00-07:30"
     escalation_grace_hours: int = 24
     revisit_sample_percent: int = 10
+    trusted_proxies: int = 0  # reverse proxies in front of the web (nginx: 1): their X-Forwarded-* headers count
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -144,6 +145,7 @@ _ENV_MAP = {
     "QUIET_HOURS": ("quiet_hours", str),
     "ESCALATION_GRACE_HOURS": ("escalation_grace_hours", int),
     "REVISIT_SAMPLE_PERCENT": ("revisit_sample_percent", int),
+    "TRUSTED_PROXIES": ("trusted_proxies", int),
 }
 
 
@@ -198,6 +200,8 @@ def _finish(settings: Settings, explicit: set[str]) -> Settings:
         raise ConfigError(str(exc)) from None
     if settings.wechat_location_datum not in ("gcj02", "wgs84"):
         raise ConfigError("WECHAT_LOCATION_DATUM: must be gcj02 or wgs84")
+    if not 0 <= settings.trusted_proxies <= 5:
+        raise ConfigError("TRUSTED_PROXIES: the number of reverse proxies in front of the web, 0–5")
     mode = settings.wechat_encrypt_mode or ("safe" if settings.production else "plain")
     if mode not in ENCRYPT_MODES:
         raise ConfigError(f"WECHAT_ENCRYPT_MODE: {mode!r} is not one of {', '.join(ENCRYPT_MODES)}")

@@ -7,6 +7,7 @@ stay unprocessed and the scheduler's sweep enqueues them later.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Callable, Iterable
 
@@ -14,6 +15,7 @@ from backend.models import Event, EventStep, OutboxMessage
 
 log = logging.getLogger("ejia.outbox")
 _listeners: list[Callable[[list[int]], None]] = []
+_quiet = 0
 
 
 def add_listener(listener: Callable[[list[int]], None]) -> None:
@@ -37,10 +39,23 @@ def record(topic: str, event: Event | None = None, step: EventStep | None = None
     return OutboxMessage.create(topic=topic, event=event, step=step, payload=body)
 
 
+@contextlib.contextmanager
+def quiet():
+    """Rows committed inside are not handed to the listeners. For writing the past (the demo's
+    history): nobody is to be told about it now. The caller marks those rows processed, or the
+    sweep would still enqueue them."""
+    global _quiet
+    _quiet += 1
+    try:
+        yield
+    finally:
+        _quiet -= 1
+
+
 def publish(ids: Iterable[int]) -> None:
     """Hand freshly committed outbox ids to the listeners; never raises."""
     ids = [i for i in ids if i is not None]
-    if not ids:
+    if not ids or _quiet:
         return
     for listener in list(_listeners):
         try:

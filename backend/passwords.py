@@ -7,6 +7,9 @@ import hmac
 import os
 
 _N, _R, _P = 2**14, 8, 1
+# The demo seed's password for every console account. It can never log in when
+# EJIA_ENV=production (console/auth.py), and nobody can choose it as a new password.
+DEMO_PASSWORD = "ejia-demo"
 
 
 def hash_password(password: str) -> str:

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import qrcode
 from PIL import Image, ImageDraw, ImageFont
@@ -133,44 +134,56 @@ def unit_poster_png(label: PosterLabel, width: int = 1000) -> bytes:
     return out.getvalue()
 
 
-def sheet_pages(labels: list[PosterLabel], title: str, per_row: int = 2, per_column: int = 3,
-                dpi: int = DPI) -> list[Image.Image]:
-    """A4 pages with ``per_row × per_column`` posters each and dashed cutting lines."""
+def cut_sheets(items: list, title: str, draw_item: Callable, per_row: int, per_column: int,
+               dpi: int = DPI) -> list[Image.Image]:
+    """Bilevel A4 pages of ``per_row × per_column`` cells with dashed cutting lines and a title;
+    ``draw_item(page, draw, box, item)`` fills one cell. Posters and binding-code slips alike."""
     page_w, page_h = (round(mm / 25.4 * dpi) for mm in A4_MM)
     margin = round(10 / 25.4 * dpi)
     title_h = round(12 / 25.4 * dpi)
     cell_w = (page_w - 2 * margin) // per_row
     cell_h = (page_h - 2 * margin - title_h) // per_column
     per_page = per_row * per_column
-    total = max(1, -(-len(labels) // per_page))
+    total = max(1, -(-len(items) // per_page))
     pages = []
     for number in range(total):
         page = Image.new("L", (page_w, page_h), 255)
         draw = ImageDraw.Draw(page)
         _centered(draw, (0, 0, page_w, page_h), margin, f"{title}　第 {number + 1}/{total} 页",
                   _font(round(title_h * 0.5)), 0)
-        for slot, label in enumerate(labels[number * per_page:(number + 1) * per_page]):
+        for slot, item in enumerate(items[number * per_page:(number + 1) * per_page]):
             col, row = slot % per_row, slot // per_row
             x0, y0 = margin + col * cell_w, margin + title_h + row * cell_h
             pad = round(4 / 25.4 * dpi)
-            draw_poster(page, (x0 + pad, y0 + pad, x0 + cell_w - pad, y0 + cell_h - pad), label, colour="black")
+            draw_item(page, draw, (x0 + pad, y0 + pad, x0 + cell_w - pad, y0 + cell_h - pad), item)
+            # dark enough to survive the bilevel threshold below (a lighter grey printed nothing)
             for dash in range(x0, x0 + cell_w, 40):
-                draw.line((dash, y0, min(dash + 20, x0 + cell_w), y0), fill=160, width=2)
-                draw.line((dash, y0 + cell_h, min(dash + 20, x0 + cell_w), y0 + cell_h), fill=160, width=2)
+                for y in (y0, y0 + cell_h):
+                    draw.line((dash, y, min(dash + 20, x0 + cell_w), y), fill=96, width=2)
             for dash in range(y0, y0 + cell_h, 40):
-                draw.line((x0, dash, x0, min(dash + 20, y0 + cell_h)), fill=160, width=2)
-                draw.line((x0 + cell_w, dash, x0 + cell_w, min(dash + 20, y0 + cell_h)), fill=160, width=2)
+                for x in (x0, x0 + cell_w):
+                    draw.line((x, dash, x, min(dash + 20, y0 + cell_h)), fill=96, width=2)
         pages.append(page.point(lambda v: 255 if v > 140 else 0, mode="1"))
     return pages
 
 
-def sheet_pdf(labels: list[PosterLabel], title: str) -> bytes:
-    """The printable sheet for a community: every unit's poster, six to an A4 page."""
-    pages = sheet_pages(labels, title)
+def pages_pdf(pages: list[Image.Image], title: str) -> bytes:
     out = io.BytesIO()
     pages[0].save(out, "PDF", save_all=True, append_images=pages[1:], resolution=DPI, title=title,
                   author="e家", producer="e家")
     return out.getvalue()
+
+
+def sheet_pages(labels: list[PosterLabel], title: str, per_row: int = 2, per_column: int = 3,
+                dpi: int = DPI) -> list[Image.Image]:
+    """A4 pages with ``per_row × per_column`` posters each and dashed cutting lines."""
+    return cut_sheets(labels, title, lambda page, draw, box, label: draw_poster(page, box, label, colour="black"),
+                      per_row, per_column, dpi)
+
+
+def sheet_pdf(labels: list[PosterLabel], title: str) -> bytes:
+    """The printable sheet for a community: every unit's poster, six to an A4 page."""
+    return pages_pdf(sheet_pages(labels, title), title)
 
 
 def labels_for(area) -> list[PosterLabel]:

@@ -6,14 +6,23 @@ The polygons are invented (rectangles split into strips); the names are real pla
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import secrets
 
-from backend import geo, taxonomy
+from backend import config, geo
+from backend.crypto import FieldCipher
 from backend.db import transaction
+from backend.demo_history import seed_history
+from backend.errors import DomainError
 from backend.models import Area, ApiKey, Building, BuildingUnit, Category, Department, Staff
-from backend.passwords import hash_password
+from backend.passwords import DEMO_PASSWORD, hash_password
+from backend.services import api_keys
+from backend.services.bootstrap import seed_categories
+from backend.services.mp_binding import STAFF_PHONE_CONTEXT
 
-DEMO_PASSWORD = "ejia-demo"
+FAKE_PHONE = "1380000{:04d}"  # staff phones of the demo: never real people (13800000000 is the placeholder)
+
 CITY = ("350600", "漳州市")
 # district code, name, [(street code, name, [(community code, name)])]
 TREE = [
@@ -61,25 +70,29 @@ class _Names:
 def _staff(username: str, name: str, role: str, area: Area, department=None, login=False) -> Staff:
     staff = Staff.get_or_none(Staff.username == username)
     if staff is None:
+        cipher = FieldCipher.from_key(config.current().field_key)
+        phone = FAKE_PHONE.format(Staff.select().count() + 1)  # fake, encrypted like a real one
         staff = Staff.create(
             username=username, name=name, role=role, area=area, department=department,
             oa_openid=f"demo-oa-{username}", mp_openid=f"sandbox-{username}",
-            password_hash=hash_password(DEMO_PASSWORD) if login else None,
+            password_hash=_demo_password_hash() if login else None,
+            phone_enc=cipher.encrypt(phone, STAFF_PHONE_CONTEXT), phone_index=cipher.blind_index(phone, STAFF_PHONE_CONTEXT),
         )
     return staff
 
 
-def seed_categories() -> None:
-    for row in taxonomy.DEFAULT_CATEGORIES:
-        if Category.select().where(Category.code == row["code"]).exists():
-            continue
-        parent = Category.get(Category.code == row["parent"]) if row["parent"] else None
-        fields = {k: v for k, v in row.items() if k not in ("parent", "default_department")}
-        Category.create(parent=parent, default_department_kind=row["default_department"],
-                        sort_order=int(row["code"]), **fields)
+@functools.lru_cache(maxsize=1)
+def _demo_password_hash() -> str:
+    """scrypt is slow on purpose; every demo login shares the same public password anyway."""
+    return hash_password(DEMO_PASSWORD)
 
 
-def seed_demo() -> dict:
+def seed_demo(history: bool = True) -> dict:
+    """Demo data (never in production: ``server seed --demo`` refuses before touching anything):
+    the places, people and keys, then — unless ``history`` is False — six months of cases
+    (backend/demo_history.py)."""
+    if config.current().production:
+        raise DomainError("production", "EJIA_ENV=production：不能写入演示数据（演示账号的密码人人知道）")
     names = _Names()
     logins = []
     with transaction():
@@ -118,12 +131,24 @@ def seed_demo() -> dict:
                             _staff(f"gw-{grid.code}-{w + 1}", names.next(), "grid_worker", grid)
                         _buildings(grid, lat0 + COMMUNITY_LAT / 2, lng0 + (g + 0.5) * strip, c_name, g)
         seed_categories()
-        key = ApiKey.get_or_none(ApiKey.name == "demo") or ApiKey.create(name="demo", key=secrets.token_hex(16))
+        key = _demo_key("demo", ["read_public", "write"])
         # A department system's key: sees sensitive cases unmasked, and every read is audited.
-        full = ApiKey.get_or_none(ApiKey.name == "demo-full") or ApiKey.create(
-            name="demo-full", key=secrets.token_hex(16), scopes=["read_full"])
+        full = _demo_key("demo-full", ["read_full"])
     geo.invalidate_grid_index()
-    return summary(key.key, logins, full.key)
+    result = summary(key, logins, full)
+    if history:
+        result["history"] = seed_history()
+    return result
+
+
+def _demo_key(name: str, scopes: list[str]) -> str:
+    """Keys are stored hashed, so a re-run could not print a random one again: the demo's are
+    derived from the (demo) secret key instead."""
+    key = api_keys.KEY_PREFIX + "demo" + hashlib.sha256(
+        f"{config.current().secret_key}:{name}".encode()).hexdigest()[:32]
+    if ApiKey.get_or_none(ApiKey.key_hash == api_keys.digest(key)) is None:
+        api_keys.issue(name, scopes, key=key)
+    return key
 
 
 def _buildings(grid: Area, lat: float, lng: float, community_name: str, grid_no: int) -> None:

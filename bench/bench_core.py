@@ -59,7 +59,7 @@ def main() -> int:
     migrate()
     rng = random.Random(7)
     with db.connection_context():
-        summary = seed_demo()
+        summary = seed_demo(history=False)
         grids = [a for a in summary["areas"] if a["level"] == "grid"]
         categories = [c["code"] for c in summary["categories"]]
         resident = Resident.create(oa_openid="bench")

@@ -104,7 +104,7 @@ def prepare(force: bool) -> None:
         if Event.select().count() >= EVENTS:
             print(f"already prepared: {Event.select().count()} events", file=sys.stderr)
             return
-        seed_demo()
+        seed_demo(history=False)
         started = time.perf_counter()
         with database.atomic():  # constants only: formatted, not user input; no params, so % is literal
             database.connection().cursor().execute(GENERATE.format(events=EVENTS, start=NOW - dt.timedelta(days=1095)))

@@ -25,7 +25,7 @@ from flask import abort, current_app, g, redirect, render_template, request, ses
 
 from backend.models import Staff
 from backend.models.people import ROLE_NAMES
-from backend.passwords import check_password
+from backend.passwords import DEMO_PASSWORD, check_password
 from backend.services.context import staff_actor
 from console import csrf
 from console.blueprint import bp
@@ -216,6 +216,8 @@ def login():
         return render_template("console/login.html", username=username, next=request.form.get("next", ""),
                                error=f"登录失败次数过多，请 {minutes} 分钟后再试"), 429
     staff = authenticate(username, password)
+    if staff is not None and password == DEMO_PASSWORD and current_app.extensions["ejia.settings"].production:
+        staff = None  # a demo account left in a production database: its password is public
     if staff is None or not staff.active or staff.role not in CONSOLE_ROLES or staff.area_id is None:
         record_failure(username)
         message = "用户名或密码不正确"
@@ -226,6 +228,8 @@ def login():
     for key in _fail_keys(username)[:1]:
         _redis().delete(key)
     start_session(staff)
+    if staff.password_change_required:
+        return redirect(url_for("console.change_password"), code=303)
     return redirect(_safe_next(request.form.get("next")), code=303)
 
 

@@ -1,17 +1,15 @@
-"""管理 · 楼栋与二维码: CSV import (all rows or none) and QR posters (PNG per unit, PDF per community)."""
+"""管理 · 楼栋与二维码: the buildings of an area and their QR posters (PNG per unit, PDF per community);
+the CSV/XLSX import is console/views_admin_imports.py."""
 from __future__ import annotations
 
 from flask import Response, abort, render_template, request
 
 from backend import posters
-from backend.errors import DomainError
 from backend.models import Area, Building, BuildingUnit
 from backend.services import admin_buildings as building_service
 from backend.services.admin_areas import area_choices
 from console import auth
 from console.blueprint import bp
-
-MAX_CSV_BYTES = 5 * 1024 * 1024
 
 
 def _page(login, **extra):
@@ -29,25 +27,6 @@ def _page(login, **extra):
 @auth.admin_required
 def admin_buildings():
     return _page(auth.current())
-
-
-@bp.post("/admin/buildings/import")
-@auth.admin_required
-def admin_buildings_import():
-    login = auth.current()
-    upload = request.files.get("file")
-    try:
-        if upload is None or not upload.filename:
-            raise DomainError("file_required", "请选择 CSV 文件")
-        raw = upload.read(MAX_CSV_BYTES + 1)
-        if len(raw) > MAX_CSV_BYTES:
-            raise DomainError("file_too_large", "文件超过 5 MB，请分批导入")
-        result = building_service.import_buildings(raw, request.form.get("datum", "wgs84"), login.scope_path)
-    except DomainError as err:
-        return _page(login, error=err.message), 400
-    if not result.ok:
-        return _page(login, result=result), 400
-    return _page(login, result=result)
 
 
 def _unit_in_scope(unit_id: int, login) -> BuildingUnit:

@@ -8,7 +8,7 @@ could not run even if escaping failed somewhere).
 """
 from __future__ import annotations
 
-from flask import g
+from flask import g, redirect, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from backend.errors import DomainError
@@ -20,12 +20,15 @@ from console import (  # noqa: E402,F401  (imported for their routes)
     views_admin_areas,
     views_admin_buildings,
     views_admin_catalogue,
+    views_admin_imports,
+    views_admin_keys,
     views_admin_staff,
     views_admin_subscriptions,
     views_dispatch,
     views_events,
     views_map,
     views_metrics,
+    views_password,
     views_revisits,
 )
 
@@ -34,6 +37,9 @@ from console import (  # noqa: E402,F401  (imported for their routes)
 def _load_login_and_check_csrf():
     csrf.check()
     g.console_login = auth.load_login()
+    if (g.console_login is not None and g.console_login.staff.password_change_required
+            and request.endpoint not in views_password.ALLOWED_BEFORE_CHANGE):
+        return redirect(url_for("console.change_password"), code=303)  # a one-time password: change it first
 
 
 @bp.after_request

@@ -4,22 +4,23 @@ Without a key, reads are public: only public categories reported under a name, t
 names and numbers masked, addresses without door numbers, points snapped to about 100 m.
 A key with the ``read_full`` scope (a department system) sees internal and sensitive cases,
 exact places and unmasked texts — never who reported them — and every such read is audited.
-Filing a report needs the ``write`` scope. A key that is present but unknown, revoked or short
-of the scope is refused (403), never quietly read as "no key".
+Filing a report needs the ``write`` scope. A key that is present but unknown, revoked, expired
+or short of the scope is refused (403), never quietly read as "no key"; a key over its rate
+limit gets 429 with ``Retry-After``. Keys are stored hashed (backend/services/api_keys.py).
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
+from flask import current_app
 from werkzeug.datastructures import MultiDict
 
-from backend import clock
 from backend.models import ApiKey
-from backend.services import audit
+from backend.services import api_keys, audit
 from open311.params import Open311Error
 
-_KEY_CHARS = re.compile(r"[\x21-\x7e]{1,64}")
+_KEY_CHARS = re.compile(r"[\x21-\x7e]{1,128}")
 
 
 @dataclass(frozen=True)
@@ -42,12 +43,13 @@ def _key(values: MultiDict) -> ApiKey | None:
     raw = (values.get("api_key") or "").strip()
     if not raw:
         return None
-    key = None
-    if _KEY_CHARS.fullmatch(raw):
-        key = ApiKey.get_or_none((ApiKey.key == raw) & (ApiKey.active == True))  # noqa: E712
+    key = api_keys.authenticate(raw) if _KEY_CHARS.fullmatch(raw) else None
     if key is None:
         raise Open311Error(403, "api_key 无效或已停用")
-    ApiKey.update(last_used_at=clock.now()).where(ApiKey.id == key.id).execute()
+    wait = api_keys.over_rate_limit(current_app.extensions["ejia.redis"], key)
+    if wait:
+        raise Open311Error(429, f"这个 api_key 每分钟最多调用 {key.rate_limit} 次，请 {wait} 秒后再试",
+                           retry_after=wait)
     return key
 
 

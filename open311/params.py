@@ -24,10 +24,11 @@ MIN_YEAR, MAX_YEAR = 2000, 2100
 class Open311Error(Exception):
     """A request we answer with the spec's error document."""
 
-    def __init__(self, status: int, description: str):
+    def __init__(self, status: int, description: str, retry_after: int | None = None):
         super().__init__(description)
         self.status = status
         self.description = description
+        self.retry_after = retry_after  # seconds, for a 429
 
 
 def bad(description: str) -> Open311Error:

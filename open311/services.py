@@ -55,13 +55,18 @@ def find_service(code: str) -> Category | None:
     return leaf_categories().where(Category.code == code).first()
 
 
+def public_url(path: str) -> str:
+    """``/open311`` + path on PUBLIC_BASE_URL (what a client outside reaches)."""
+    return config.current().public_base_url.rstrip("/") + "/open311" + path
+
+
 def discovery_document() -> dict:
     settings = config.current()
     base = settings.public_base_url.rstrip("/") + PREFIX
     return {
         "changeset": CHANGESET,
         "contact": "e家 综治中心（通过控制台“意见反馈”或所在街道综治中心联系）",
-        "key_service": "api_key 由综治中心管理员在控制台“接口密钥”中发放",
+        "key_service": public_url("/api-key"),  # a page: how to ask for a key, scopes, limits
         "endpoints": [{
             "specification": SPECIFICATION,
             "url": base,

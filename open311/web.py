@@ -8,7 +8,7 @@ otherwise. Resources live in ``services`` (discovery, services, definitions),
 """
 from __future__ import annotations
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from backend.errors import DomainError
@@ -17,6 +17,8 @@ from open311.formats import FORMATS, format_of, render, render_errors
 from open311.params import Open311Error
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
+# Pages for people (the discovery document's key_service points here), outside the API prefix.
+pages = Blueprint("open311_pages", __name__, url_prefix="/open311", template_folder="templates")
 MAX_BODY = 128 * 1024  # a 4,000-character description percent-encoded is ~36 KB
 ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 HTTP_DESCRIPTIONS = {
@@ -30,8 +32,19 @@ HTTP_DESCRIPTIONS = {
 
 def register(app) -> None:
     app.register_blueprint(bp)
+    app.register_blueprint(pages)
     # URLs no route matched and a database that is down answer in the spec's format too.
     app.extensions.setdefault("ejia.error_shapes", {})[bp.url_prefix] = _error_document
+
+
+@pages.get("/api-key")
+def key_service():
+    """How a department system gets an api_key: what discovery's ``key_service`` links to."""
+    from backend.models.admin import DEFAULT_RATE_LIMIT
+    from backend.services.api_keys import SCOPE_NAMES
+
+    return render_template("open311/key_service.html", scopes=SCOPE_NAMES, default_rate=DEFAULT_RATE_LIMIT,
+                           discovery_url=services.public_url("/v2/discovery.xml"))
 
 
 def _error_document(status: int):
@@ -117,7 +130,10 @@ def unknown(rest):
 
 @bp.errorhandler(Open311Error)
 def _open311_error(err: Open311Error):
-    return render_errors(err.status, err.description, format_of(request.path))
+    response = render_errors(err.status, err.description, format_of(request.path))
+    if err.retry_after:
+        response.headers["Retry-After"] = str(err.retry_after)
+    return response
 
 
 @bp.errorhandler(DomainError)

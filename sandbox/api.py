@@ -229,6 +229,31 @@ def menu_create(body):
     return {"errcode": 0, "errmsg": "ok"}
 
 
+@bp.get("/cgi-bin/menu/get")
+@wechat_api("menu/get")
+def menu_get(body):
+    menu = _state().menu
+    return {"menu": menu} if menu else _err(46003, "menu no exist")
+
+
+@bp.get("/cgi-bin/template/get_all_private_template")
+@wechat_api("template/get_all_private_template")
+def private_templates(body):
+    """https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Template_Message_Interface.html"""
+    return {"template_list": [{"template_id": t, "title": f"沙盒模板 {t}", "primary_industry": "政府与公共事业",
+                               "deputy_industry": "政务民生", "content": "{{thing1.DATA}}", "example": ""}
+                              for t in _state().config["templates"]]}
+
+
+@bp.get("/wxaapi/newtmpl/gettemplate")
+@wechat_api("wxaapi/newtmpl/gettemplate", app="mp")
+def subscribe_templates(body):
+    """https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/mp-message-management/subscribe-message/getTemplateList.html"""
+    return {"errcode": 0, "errmsg": "ok", "data": [
+        {"priTmplId": t, "title": f"沙盒订阅模板 {t}", "content": "{{thing1.DATA}}", "example": "", "type": 2}
+        for t in _state().config["subscribe_templates"]]}
+
+
 @bp.get("/cgi-bin/user/info")
 @wechat_api("user/info")
 def user_info(body):

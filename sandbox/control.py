@@ -147,6 +147,13 @@ def config_changes(data: dict) -> dict:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")) or len(url) > 500:
             raise BadRequest("callback_url must be an http(s) URL")
         changes["callback_url"] = url
+    for key in ("templates", "subscribe_templates"):
+        if key in data:
+            ids = data[key]
+            if not isinstance(ids, list) or len(ids) > 50 or not all(
+                    isinstance(i, str) and 1 <= len(i) <= 64 for i in ids):
+                raise BadRequest(f"{key} must be a list of up to 50 template ids (1–64 characters)")
+            changes[key] = list(ids)
     for key, low, high in (("token_ttl", 1, 86400), ("latency_ms", 0, 120000), ("phone_code_ttl", 1, 86400)):
         if key in data:
             changes[key] = _int(data, key, low, high)

@@ -15,6 +15,7 @@ from sandbox.control import BadRequest
 from sandbox.state import SandboxState
 from sandbox.validate import OPENID_RE
 from sandbox.world import MENU_KEYS, load_world
+from wechat.menu import click_buttons
 
 bp = Blueprint("sandbox_simulator", __name__, url_prefix="/_sandbox")
 MAX_TEXT = 2000
@@ -44,12 +45,7 @@ def world():
 
 def _menu_items(menu: dict | None) -> list[dict]:
     """CLICK buttons of a menu created through menu/create (flattened)."""
-    items = []
-    for button in (menu or {}).get("button", []):
-        for leaf in button.get("sub_button") or [button]:
-            if leaf.get("type") == "click":
-                items.append({"key": leaf["key"], "name": leaf["name"]})
-    return items
+    return [{"key": key, "name": name} for key, name in click_buttons(menu or {})]
 
 
 @bp.get("/media/<media_id>")

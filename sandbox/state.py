@@ -19,6 +19,10 @@ DEFAULT_CONFIG = {
     "latency_ms": 0,  # added to every API answer
     "phone_code_ttl": 300,
     "callback_url": "http://127.0.0.1:8000/wechat",  # where the chat simulator posts (EJIA_WECHAT_CALLBACK_URL)
+    # The template ids WeChat knows (added in the account's back office), as the project's defaults name
+    # them: the official account's template messages, the mini-program's subscribe messages.
+    "templates": ["ejia-task", "ejia-digest", "ejia-progress-oa"],
+    "subscribe_templates": ["ejia-progress"],
 }
 MAX_CALLS = 10000  # the log is a ring: enough for any test or demo, bounded for a long run
 

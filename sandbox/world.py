@@ -10,10 +10,13 @@ import logging
 
 import peewee
 
+from wechat.menu import click_buttons
+
+MENU_KEYS = click_buttons()  # until a menu is created through menu/create
+
 log = logging.getLogger("ejia.sandbox")
 MAX_UNITS = 300
 MAX_STAFF_PER_ROLE = 200
-MENU_KEYS = [("REPORT", "我要上报"), ("PROGRESS", "进度查询"), ("HELP", "使用帮助"), ("TODO", "我的待办")]
 
 
 def load_world() -> dict:

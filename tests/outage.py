@@ -243,7 +243,7 @@ def run_outage(base_settings, sandbox_url: str, *, outage_s: float = 10.0, warmu
             var_dir=workdir / "var", media_dir=workdir / "var" / "media", wechat_api_base=sandbox_url,
             wechat_encrypt_mode="safe", quiet_hours="off")
         env = {**settings_environ(settings), "PYTHONPATH": str(ROOT), "LOG_LEVEL": "WARNING"}
-        subprocess.run([sys.executable, "-m", "server", "seed", "--demo"], cwd=ROOT, env=env,
+        subprocess.run([sys.executable, "-m", "server", "seed", "--demo", "--no-history"], cwd=ROOT, env=env,
                        capture_output=True, timeout=300, check=True)
         points = _report_points(pg.url)
         with gunicorn_server(settings, extra_env={"LOG_LEVEL": "WARNING"}) as url:

@@ -47,11 +47,13 @@ def redis_binary() -> str:
 
 
 class PrivateRedis:
-    """A redis-server the caller may stop, kill, pause (SIGSTOP) and start again — empty."""
+    """A redis-server the caller may stop, kill, pause (SIGSTOP) and start again — empty.
+    ``persistent``: with the append-only file on (what production must run; ``server check`` asks)."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, persistent: bool = False):
         self.port = free_port()
         self.workdir = Path(workdir)
+        self.persistent = persistent
         self.process: subprocess.Popen | None = None
 
     @property
@@ -61,7 +63,7 @@ class PrivateRedis:
     def start(self) -> None:
         self.process = subprocess.Popen(
             [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir)],
+             "--appendonly", "yes" if self.persistent else "no", "--dir", str(self.workdir)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis.from_url(self.url, socket_timeout=1)
         wait_for(lambda: self._answers(client), timeout=10)

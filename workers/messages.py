@@ -17,6 +17,10 @@ from backend.config import Settings
 from backend.models import Event
 from workers.context import option
 
+# Official-account template ids by setting, with the ids the demo and the sandbox use
+# (``python -m server check`` asks WeChat for each; workers/notices.py reads the progress one).
+OA_TEMPLATES = {"WECHAT_TEMPLATE_TASK": "ejia-task", "WECHAT_TEMPLATE_DIGEST": "ejia-digest",
+                "WECHAT_TEMPLATE_PROGRESS": "ejia-progress-oa"}
 LIMITS = {"thing": 20, "character_string": 32, "phrase": 5, "time": 32, "number": 32, "name": 10}
 _NOT_PHRASE = re.compile(r"[^\u4e00-\u9fff]")
 _NOT_CHARSTRING = re.compile(r"[^0-9A-Za-z!#$%&'()*+,./:;=?@\-_~\[\]{}|^`<>]")
@@ -82,7 +86,7 @@ def staff_template(settings: Settings, event: Event, kind: str, openid: str, sta
     """OA template message body for a staff task notice (message/template/send)."""
     content = {
         "openid": openid,
-        "template_id": option(settings, "wechat_template_task", "ejia-task"),
+        "template_id": option(settings, "wechat_template_task", OA_TEMPLATES["WECHAT_TEMPLATE_TASK"]),
         "data": {
             "thing1": fit("thing", event_title(event)),
             "character_string2": fit("character_string", event.number),
@@ -133,7 +137,7 @@ def digest_template(settings: Settings, openid: str, day: dt.date, community: st
     summary = f"待受理{counts['waiting']} 处置中{counts['processing']} 超期{counts['overdue']}"
     content = {
         "openid": openid,
-        "template_id": option(settings, "wechat_template_digest", "ejia-digest"),
+        "template_id": option(settings, "wechat_template_digest", OA_TEMPLATES["WECHAT_TEMPLATE_DIGEST"]),
         "data": {
             "thing1": fit("thing", f"{community}每日汇总"),
             "time2": fit("time", day.strftime("%Y年%m月%d日")),

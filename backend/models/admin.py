@@ -16,21 +16,29 @@ class HolidayOverride(BaseModel):
 
 
 API_SCOPES = ("read_public", "read_full", "write")
+DEFAULT_RATE_LIMIT = 60  # requests per minute and key
 
 
 class ApiKey(BaseModel):
-    """Open311 api_key for a department system or 311 client.
+    """Open311 api_key for a department system or 311 client (backend/services/api_keys.py).
 
     Scopes: ``read_public`` (what anyone sees without a key), ``read_full`` (internal and
     sensitive cases, exact places, unmasked text — every use audited), ``write`` (file reports).
+    Only the SHA-256 of a key is stored; the key itself is shown once, when issued. A rotated key
+    keeps working until ``expires_at`` so the department can switch over; a revoked one stops at once.
     """
 
-    key = peewee.CharField(max_length=64, unique=True)
+    key_hash = peewee.CharField(max_length=64, unique=True)
+    prefix = peewee.CharField(max_length=16)  # the key's first characters: recognisable in lists, useless alone
     name = peewee.CharField(max_length=64)
     active = peewee.BooleanField(default=True)
     scopes = JSONField(default=lambda: ["read_public", "write"])
+    rate_limit = peewee.IntegerField(default=DEFAULT_RATE_LIMIT)
     last_used_at = peewee.DateTimeField(null=True)
     created_at = peewee.DateTimeField(default=utcnow)
+    revoked_at = peewee.DateTimeField(null=True)
+    expires_at = peewee.DateTimeField(null=True)
+    replaced_by = peewee.IntegerField(null=True)  # the key a rotation issued in its place
 
     def allows(self, scope: str) -> bool:
         return scope in (self.scopes or ())

@@ -27,6 +27,8 @@ class Staff(BaseModel):
     mp_openid = peewee.CharField(max_length=64, null=True, unique=True)
     username = peewee.CharField(max_length=64, null=True, unique=True)  # console login
     password_hash = peewee.CharField(max_length=255, null=True)
+    # A one-time password (``server init``, a staff import, an admin's reset): changed at first login.
+    password_change_required = peewee.BooleanField(default=False)
     bind_token = peewee.CharField(max_length=64, null=True, unique=True)  # one-time binding QR/code
     bind_token_expires_at = peewee.DateTimeField(null=True)
     active = peewee.BooleanField(default=True)

@@ -20,7 +20,7 @@ from backend.db import transaction
 from backend.errors import Conflict, DomainError, Forbidden, NotFound
 from backend.models import Area, Department, Staff
 from backend.models.people import ROLE_NAMES, ROLES
-from backend.passwords import hash_password
+from backend.passwords import DEMO_PASSWORD, check_password, hash_password
 from backend.services.mp_binding import STAFF_PHONE_CONTEXT
 
 CONSOLE_ROLES = ("centre_operator", "community_head", "admin")
@@ -33,6 +33,11 @@ ROLE_LEVELS = {
 }
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
 MIN_PASSWORD = 8
+MIN_OWN_PASSWORD = 10  # what a person chooses for themselves (an admin's reset is one-time anyway)
+
+
+class PasswordRefused(DomainError):
+    pass
 
 
 @dataclass
@@ -108,8 +113,9 @@ def create_staff(form: StaffForm, scope_path: str | None) -> Staff:
         "name": form.name.strip(), "role": form.role, "area": area, "department": department,
         "username": (form.username or "").strip() or None, "active": True,
     }
-    if form.password:
+    if form.password:  # set by an admin for someone else: one-time, changed at first login
         fields["password_hash"] = hash_password(form.password)
+        fields["password_change_required"] = True
     if form.phone:
         fields["phone_enc"], fields["phone_index"] = _sealed_phone(form.phone)
     with transaction():
@@ -141,6 +147,7 @@ def update_staff(staff_id: int, form: StaffForm, scope_path: str | None, acting_
     }
     if form.password:
         changes[Staff.password_hash] = hash_password(form.password)
+        changes[Staff.password_change_required] = staff.id != acting_staff_id
     if form.phone:
         changes[Staff.phone_enc], changes[Staff.phone_index] = _sealed_phone(form.phone)
     with transaction():
@@ -154,3 +161,23 @@ def departments_in_scope(scope_path: str | None) -> list[Department]:
     if scope_path:
         query = query.where(Area.path.startswith(scope_path))
     return list(query.order_by(Area.path, Department.sort_order, Department.id))
+
+
+def change_own_password(staff_id: int, current: str, new: str, repeat: str) -> Staff:
+    """A console user's own new password; clears ``password_change_required``."""
+    staff = Staff.get_or_none((Staff.id == staff_id) & (Staff.active == True))  # noqa: E712
+    if staff is None or len(current or "") > 256 or not check_password(staff.password_hash, current or ""):
+        raise PasswordRefused("wrong_password", "当前密码不正确")
+    new = new or ""
+    if new != (repeat or ""):
+        raise PasswordRefused("password_mismatch", "两次输入的新密码不一样")
+    if len(new) < MIN_OWN_PASSWORD or len(new) > 256:
+        raise PasswordRefused("weak_password", f"新密码至少 {MIN_OWN_PASSWORD} 位")
+    if new == current or new == DEMO_PASSWORD or len(set(new)) < 4 or new.isdigit() and len(set(new)) < 6:
+        raise PasswordRefused("weak_password", "这个密码太容易被猜到，请换一个")
+    if staff.username and staff.username.lower() in new.lower():
+        raise PasswordRefused("weak_password", "密码里不要包含登录名")
+    with transaction():
+        Staff.update(password_hash=hash_password(new), password_change_required=False).where(
+            Staff.id == staff.id).execute()
+    return Staff.get_by_id(staff.id)

@@ -20,8 +20,8 @@ from backend.models import (
     Staff,
     WebhookDelivery,
 )
-from backend.services import admin_areas
-from tests.factories import square
+from backend.services import imports
+from tests.factories import make_area, square
 from tests.integration.test_console_fixtures import (  # noqa: F401  (fixtures)
     console_app,
     cworld,
@@ -39,13 +39,13 @@ BOWTIE = {"type": "Polygon", "coordinates": [[[117.60, 24.40], [117.61, 24.41], 
 
 def upload_geojson(client, document, parent_id="", datum="wgs84"):
     raw = document if isinstance(document, bytes) else json.dumps(document).encode()
-    return client.post("/console/admin/areas/import", {"file": (io.BytesIO(raw), "grids.geojson"),
+    return client.post("/console/admin/import/areas", {"file": (io.BytesIO(raw), "grids.geojson"),
                                                         "datum": datum, "parent_id": str(parent_id)},
                        content_type="multipart/form-data")
 
 
 def run_job(client, response):
-    """Follow the upload to its job page and poll until every feature is checked."""
+    """Follow the upload to its job page and poll until every row is checked."""
     assert response.status_code == 303, response.get_data(as_text=True)[:300]
     job_url = response.headers["Location"]
     fragment = client.get(job_url).get_data(as_text=True)
@@ -56,7 +56,7 @@ def run_job(client, response):
     return job_url, fragment
 
 
-def test_geojson_import_reports_bad_features_and_imports_the_rest_in_one_go(console_app, cworld):
+def test_geojson_import_reports_bad_features_and_imports_nothing_until_the_file_is_right(console_app, cworld):
     world = cworld.world
     admin = logged_in(console_app, "admin")
     document = {"type": "FeatureCollection", "features": [
@@ -68,10 +68,15 @@ def test_geojson_import_reports_bad_features_and_imports_the_rest_in_one_go(cons
          "properties": {"code": "350602001001007", "name": "一个点"}},
     ]}
     job_url, report = run_job(admin, upload_geojson(admin, document, world.community.id))
-    assert "已检查 5/5 个要素" in report and "有 4 个要素不能导入" in report
-    for reason in ("多边形自相交或不闭合", "缺少名称", "坐标超出经纬度范围", "不是面"):
-        assert reason in report
-    assert not Area.select().where(Area.code == "350602001001003").exists()  # nothing before the commit
+    assert "已检查 5/5 个要素" in report and "有 4 处问题，整个文件不会导入" in report
+    for number, reason in ((2, "多边形自相交或不闭合"), (3, "缺少名称"), (4, "坐标超出经纬度范围"), (5, "不是面")):
+        assert re.search(f"<td>{number}</td><td>[^<]*</td><td>[^<]*{reason}", report), reason
+    assert 'id="commit-import"' not in report
+    assert admin.post(job_url + "/commit").status_code == 400  # refused, with the message
+    assert not Area.select().where(Area.code == "350602001001003").exists()
+    job_url, report = run_job(admin, upload_geojson(admin, {"type": "FeatureCollection", "features": document["features"][:1]},
+                                                    world.community.id))
+    assert "将新增 1" in report
     done = admin.post(job_url + "/commit")
     assert done.status_code == 303
     created = Area.get(Area.code == "350602001001003")
@@ -98,22 +103,27 @@ def test_geojson_import_converts_gcj02_and_updates_existing_codes(console_app, c
 
 def test_malformed_geojson_is_refused_before_any_job(console_app, cworld):
     admin = logged_in(console_app, "admin")
-    for raw in (b"{not json", b'{"type": "Polygon", "coordinates": []}', b'{"type":"FeatureCollection","features":[]}'):
+    for raw, message in ((b"{not json", "不是有效的 JSON"), (b'{"type": "Polygon", "coordinates": []}', "FeatureCollection"),
+                         (b'{"type":"FeatureCollection","features":[]}', "没有任何要素")):
         response = upload_geojson(admin, raw)
-        assert response.status_code == 400
-        assert 'id="import-error"' in response.get_data(as_text=True)
+        assert response.status_code == 400 and message in response.get_data(as_text=True)
 
 
 def test_nothing_is_half_imported_when_the_database_changed_since_the_check(console_app, cworld):
     world = cworld.world
     features = [feature("350602001001011", "新一", square(24.46, 117.64)),
-                feature("350602001001012", "新二", square(24.45, 117.64), parent_code="NOPE")]
+                feature("350602001001012", "新二", square(24.45, 117.64))]
+    raw = json.dumps({"type": "FeatureCollection", "features": features}).encode()
+    job = imports.check_all(imports.start("areas", raw, options={"parent_code": world.community.code}))
+    assert not job.errors
+    make_area(world.district, "street", "抢先建好的街道", "350602001001012")  # another admin, since the check
     import pytest
 
     from backend.errors import DomainError
 
-    with pytest.raises(DomainError):
-        admin_areas.import_features(features, "wgs84", world.community)
+    with pytest.raises(DomainError) as caught:
+        imports.commit(job)
+    assert "整个文件没有导入" in caught.value.message
     assert not Area.select().where(Area.code == "350602001001011").exists()
 
 
@@ -133,7 +143,7 @@ CSV_GOOD = "网格编码,楼栋,单元,地址,纬度,经度\n{a},1号楼,1单元
 
 
 def upload_csv(client, text, encoding="utf-8-sig"):
-    return client.post("/console/admin/buildings/import", {"file": (io.BytesIO(text.encode(encoding)), "b.csv"),
+    return client.post("/console/admin/import/buildings", {"file": (io.BytesIO(text.encode(encoding)), "b.csv"),
                                                             "datum": "wgs84"}, content_type="multipart/form-data")
 
 
@@ -141,12 +151,15 @@ def test_buildings_csv_imports_all_rows_and_is_idempotent(console_app, cworld):
     world = cworld.world
     admin = logged_in(console_app, "admin")
     text = CSV_GOOD.format(a=world.grid_a.code, b=world.grid_b.code)
-    response = upload_csv(admin, text)
-    assert response.status_code == 200 and "新增楼栋 2 栋、单元 3 个" in response.get_data(as_text=True)
+    job_url, report = run_job(admin, upload_csv(admin, text))
+    assert "将新增 3，更新 0，0 没有变化" in report
+    admin.post(job_url + "/commit")
+    page = admin.get(job_url).get_data(as_text=True)
+    assert "已导入：新增 3" in page and "金源社区 全部单元二维码" in page
     tokens = {u.qr_token for u in BuildingUnit.select()}
     assert len(tokens) == 3
-    again = upload_csv(admin, text, encoding="gb18030")  # as a Chinese Excel saves it
-    assert "新增楼栋 0 栋、单元 0 个" in again.get_data(as_text=True)
+    job_url, report = run_job(admin, upload_csv(admin, text, encoding="gb18030"))  # as a Chinese Excel saves it
+    assert "将新增 0，更新 0，3 没有变化" in report and "（GBK）" in report
     assert {u.qr_token for u in BuildingUnit.select()} == tokens  # posters on the wall keep working
     assert Building.get(Building.name == "1号楼").address == "金源路1号"
 
@@ -161,13 +174,12 @@ def test_buildings_csv_with_bad_rows_imports_nothing_and_names_each_row(console_
             f"{world.grid_a.code},3号楼,1单元,95,117\n"
             f"{world.community.code},4号楼,1单元,,\n"
             f"{world.grid_a.code},1号楼,1单元,,\n")
-    response = upload_csv(admin, text)
-    assert response.status_code == 400
-    page = response.get_data(as_text=True)
-    assert "整个文件未导入" in page
+    job_url, page = run_job(admin, upload_csv(admin, text))
+    assert "整个文件不会导入" in page
     for line, message in ((3, "找不到网格编码 999999"), (4, "楼栋名称为空"), (5, "经纬度或坐标系不正确"),
                           (6, "不是网格"), (7, "与第 2 行重复")):
-        assert re.search(f"<td>{line}</td><td>[^<]*{message}", page), message
+        assert re.search(f"<td>{line}</td><td>[^<]*</td><td>[^<]*{message}", page), message
+    admin.post(job_url + "/commit")
     assert Building.select().count() == 0 and BuildingUnit.select().count() == 0
     missing_column = upload_csv(admin, "楼栋,单元\n1号楼,1单元\n")
     assert missing_column.status_code == 400 and "缺少列：网格编码" in missing_column.get_data(as_text=True)
@@ -256,3 +268,53 @@ def test_subscriptions_are_checked_logged_and_retried(console_app, cworld, redis
     WebhookDelivery.create(subscription=row, outbox=message, attempt=2, status_code=200, ok=True)
     admin.post(f"/console/admin/deliveries/{failed.id}/retry")
     assert OutboxMessage.select().where(OutboxMessage.topic == "webhook.retry").count() == 1  # once delivered
+
+
+def test_staff_import_in_the_console_then_the_binding_sheet_downloads_once(console_app, cworld):
+    world = cworld.world
+    admin = logged_in(console_app, "admin")
+    text = ("姓名,角色,区域编码,手机\n"
+            f"新网格员,网格员,{world.grid_b.code},13900000021\n"
+            f"坏角色,保安,{world.grid_b.code},13900000022\n")
+    upload = admin.post("/console/admin/import/staff", {"file": (io.BytesIO(text.encode("gbk")), "s.csv"),
+                                                        "code_days": "7"}, content_type="multipart/form-data")
+    job_url, report = run_job(admin, upload)
+    assert re.search(r"<td>3</td><td>坏角色</td><td>没有这个角色：保安", report) and 'id="commit-import"' not in report
+    good = text.splitlines()[:2]
+    job_url, report = run_job(admin, admin.post("/console/admin/import/staff", {
+        "file": (io.BytesIO("\n".join(good).encode("utf-8-sig")), "s.csv")}, content_type="multipart/form-data"))
+    assert "将新增 1" in report
+    admin.post(job_url + "/commit")
+    person = Staff.get(Staff.name == "新网格员")
+    assert person.area_id == world.grid_b.id and len(person.bind_token) == 8
+    assert "下载绑定码表" in admin.get(job_url).get_data(as_text=True)
+    sheet = admin.get(job_url + "/sheet.pdf")
+    assert sheet.status_code == 200 and sheet.data.startswith(b"%PDF") and sheet.headers["Cache-Control"] == "no-store"
+    assert admin.get(job_url + "/sheet.pdf").status_code == 404  # once
+    other = logged_in(console_app, "centre")
+    assert other.get(job_url).status_code in (403, 404)  # someone else's job
+
+
+def test_behind_nginx_the_login_throttle_counts_each_client_apart(settings, cworld, redis_conn):
+    from server import create_app
+    from tests.fixtures_web import settings_overrides
+    from tests.integration.test_console_fixtures import ConsoleClient
+
+    app = create_app(overrides={**settings_overrides(settings), "trusted_proxies": 1})
+    app.config["TESTING"] = True
+    try:
+        mallory, alice = ConsoleClient(app), ConsoleClient(app)
+        for _ in range(6):
+            mallory.http.post("/console/login", data={"username": "admin", "password": "wrong",
+                                                      "csrf_token": mallory.token()},
+                              headers={"X-Forwarded-For": "203.0.113.9"})
+        blocked = mallory.http.post("/console/login", data={"username": "admin", "password": "x",
+                                                            "csrf_token": mallory.token()},
+                                    headers={"X-Forwarded-For": "203.0.113.9"})
+        assert blocked.status_code == 429
+        fine = alice.http.post("/console/login", data={"username": "admin", "password": "correct-horse-9",
+                                                       "csrf_token": alice.token()},
+                               headers={"X-Forwarded-For": "198.51.100.7"})
+        assert fine.status_code == 303
+    finally:
+        create_app(overrides=settings_overrides(settings))

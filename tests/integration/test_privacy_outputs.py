@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 
 from backend.db import db
 from backend.models import ApiKey, AuditLog, Category, Event, Resident
-from backend.services import actions
+from backend.services import actions, api_keys
 from backend.services.context import resident_actor, staff_actor
 from backend.services.events import Submission, route_event, submit_event
 from tests.integration.test_console_fixtures import (  # noqa: F401  (fixtures)
@@ -81,23 +81,23 @@ def test_public_open311_shows_only_public_cases_masked_and_snapped(console_app, 
 
 
 def test_a_full_read_key_sees_more_and_is_audited(console_app, cases):
-    full = ApiKey.create(key="full-" + "b" * 30, name="公安系统", scopes=["read_full"])
+    full = api_keys.issue("公安系统", ["read_full"])
     listed = json.loads(open311(console_app, "/requests.json", api_key=full.key).get_data())
     assert {r["service_request_id"] for r in listed} == {e.number for e in cases.values()}
     public = next(r for r in listed if r["service_request_id"] == cases["public"].number)
     assert PHONE in public["description"] and public["lat"] == pytest.approx(24.505123)
     [row] = AuditLog.select().where(AuditLog.entity == "open311")
-    assert row.entity_id == full.id and row.detail["count"] == 4 and "公安系统" in row.actor_label
-    assert ApiKey.get_by_id(full.id).last_used_at is not None
+    assert row.entity_id == full.row.id and row.detail["count"] == 4 and "公安系统" in row.actor_label
+    assert ApiKey.get_by_id(full.row.id).last_used_at is not None
     one = open311(console_app, f"/requests/{cases['sensitive'].number}.xml", api_key=full.key)
     assert one.status_code == 200 and AuditLog.select().where(AuditLog.entity == "open311").count() == 2
 
 
 def test_keys_are_checked_for_their_scope(console_app, cases):
-    writer = ApiKey.create(key="write-" + "c" * 30, name="网格系统", scopes=["write"])
+    writer = api_keys.issue("网格系统", ["write"])
     assert open311(console_app, "/requests.json", api_key="no-such-key").status_code == 403
     assert open311(console_app, "/requests.json", api_key=writer.key).status_code == 403
-    reader = ApiKey.create(key="read-" + "d" * 30, name="门户网站", scopes=["read_public"])
+    reader = api_keys.issue("门户网站", ["read_public"])
     listed = json.loads(open311(console_app, "/requests.json", api_key=reader.key).get_data())
     assert [r["service_request_id"] for r in listed] == [cases["public"].number]
     post = console_app.test_client().post("/open311/v2/requests.json", data={
@@ -107,7 +107,7 @@ def test_keys_are_checked_for_their_scope(console_app, cases):
 
 
 def test_an_emergency_filed_through_open311_says_whom_to_call(console_app, world):
-    key = ApiKey.create(key="w-" + "e" * 30, name="网格系统", scopes=["write"])
+    key = api_keys.issue("网格系统", ["write"])
     post = console_app.test_client().post("/open311/v2/requests.json", data={
         "api_key": key.key, "service_code": "0101", "lat": "24.505", "long": "117.645",
         "description": "垃圾站着火了，火很大"})

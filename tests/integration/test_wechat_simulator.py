@@ -177,6 +177,6 @@ def test_world_lists_seeded_staff_grids_and_units(sandbox, clean_db):
     openids = {p["openid"] for group in data["staff"] for p in group["people"]}
     assert world.worker_a.oa_openid in openids
     assert {f["properties"]["level"] for f in data["grids"]["features"]} >= {"grid"}
-    assert [m["key"] for m in data["menu"]] == ["REPORT", "PROGRESS", "HELP", "TODO"]
+    assert [m["key"] for m in data["menu"]] == ["REPORT", "PROGRESS", "HELP", "TODO", "QUICK"]  # wechat/menu.py
     page = requests.get(f"{sandbox.url}/_sandbox/chat", timeout=5)
     assert page.status_code == 200 and "leaflet.js" in page.text and "https://" not in page.text

@@ -55,3 +55,10 @@ def test_production_accepts_only_safe_mode_pushes_unless_told_otherwise():
 def test_malformed_values_are_refused_naming_the_variable(env, name):
     with pytest.raises(ConfigError, match=name):
         load_settings(environ=env)
+
+
+def test_trusted_proxies_is_a_small_count():
+    assert load_settings(environ={"TRUSTED_PROXIES": "1"}).trusted_proxies == 1
+    for bad in ("-1", "9", "yes"):
+        with pytest.raises(ConfigError, match="TRUSTED_PROXIES"):
+            load_settings(environ={"TRUSTED_PROXIES": bad})

@@ -33,6 +33,20 @@ def test_scanning_the_same_qr_again_after_binding_says_already_bound():
     assert chat.event("SCAN", key="bind:used") == texts.ALREADY_BOUND.format(label="网格员 张三")
 
 
+@pytest.mark.parametrize("text", ["绑定 ABCD2345", "绑定abcd2345", "绑定：ABCD 2345", "绑定 ＡＢＣＤ２３４５。"])
+def test_typing_the_code_from_the_staff_sheet_binds(text):
+    chat = Chat()
+    assert chat.text(text) == texts.BOUND.format(role="网格员", name="张三", area="金源第一网格")
+    assert chat.last_commands == [BindStaff("ABCD2345")]
+
+
+@pytest.mark.parametrize("text", ["绑定", "绑定 ABC", "绑定 ABCD23456", "我要绑定手机"])
+def test_other_bind_words_are_not_a_code(text):
+    chat = Chat()
+    chat.text(text)
+    assert not any(isinstance(c, BindStaff) for c in chat.commands)
+
+
 @pytest.mark.parametrize("scene", ["bind:", "unit:abc", "", "hello"])
 def test_other_scenes_do_not_bind(scene):
     chat = Chat()

@@ -51,3 +51,10 @@ class MiniProgram(ApiClient):
         if page:
             body["page"] = page
         self.call("post", "cgi-bin/message/subscribe/send", body=body)
+
+    def subscribe_templates(self) -> list[dict]:
+        """The subscribe-message templates added to this mini-program: [{priTmplId, title, …}].
+
+        https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/mp-message-management/subscribe-message/getTemplateList.html
+        """
+        return list(self.call("get", "wxaapi/newtmpl/gettemplate").get("data") or [])

@@ -89,6 +89,13 @@ class OfficialAccount(ApiClient):
         """
         self.call("post", "cgi-bin/menu/create", body=menu)
 
+    def private_templates(self) -> list[dict]:
+        """The template messages added to this account: [{template_id, title, content, …}].
+
+        https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Template_Message_Interface.html
+        """
+        return list(self.call("get", "cgi-bin/template/get_all_private_template").get("template_list") or [])
+
     def user_info(self, openid: str) -> dict:
         """Follower profile: subscribe (0/1), subscribe_time, unionid …
 

@@ -38,7 +38,7 @@ from wechat.messages import Incoming
 
 MEDIA_KINDS = ("image", "video", "shortvideo")
 SCAN_EVENTS = ("scancode_waitmsg", "scancode_push")
-MENU_KEYS = {"REPORT": "report", "PROGRESS": "progress", "HELP": "help", "TODO": "todo"}
+MENU_KEYS = {"REPORT": "report", "PROGRESS": "progress", "HELP": "help", "TODO": "todo", "QUICK": "quick"}  # wechat/menu.py
 # Pushes nobody typed: they must not touch the conversation (no expiry, no new TTL).
 SILENT_EVENTS = ("LOCATION", "VIEW", "TEMPLATESENDJOBFINISH", "location_select")
 BIND_PREFIX = "bind:"
@@ -211,6 +211,9 @@ def _global(state: State, turn: Turn) -> Outcome | None:
         return Outcome(state, *followup.rate_named(turn))
     if name == "todo":
         return _keep(state, staff.todo(turn))
+    if name == "bind":  # 绑定 ABCD2345: the code on the sheet a staff import printed
+        bound = f"{facts.staff.role_name} {facts.staff.name}" if facts.staff else None
+        return Outcome(state, None, [BindStaff(token=intent.arg, already_bound_as=bound)])
     if name == "staff":
         return Outcome(*staff.command(state, turn))
     if name == "quick":

@@ -37,6 +37,7 @@ _SCORE = re.compile(r"^([1-5])\s*(?:分|星)?(?:[\s，,。.!！、:：]+(.+))?$"
 _SCORE_UNIT = re.compile(r"^([1-5])\s*(?:分|星)$")
 _CHOICE = re.compile(r"^(?:第)?(\d{1,2})(?:个|项|号)?$")
 _STAFF = re.compile(rf"^(接单|受理|办结|结案|退回|上报)\s*{REF}\s*号?(?:[\s，,:：]+(.*)|$)", re.S)
+_BIND = re.compile(r"^绑定\s*[:：]?\s*([A-Za-z0-9]{4})\s*([A-Za-z0-9]{4})$")  # a binding code from the staff sheet
 _STAFF_BARE = re.compile(r"^(接单|受理|办结|结案|退回)$")
 _STAFF_ACTIONS = {"接单": "accept", "受理": "accept", "办结": "resolve", "结案": "resolve",
                   "退回": "return", "上报": "escalate"}
@@ -46,7 +47,7 @@ _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 @dataclass(frozen=True)
 class Intent:
     name: str  # cancel help progress query withdraw rate report todo quick staff choice yes no skip done greeting
-    #           mydata erase complain phone text
+    #           mydata erase complain phone bind text
     ref: str | None = None  # an event number as typed (full or short), normalised
     arg: str | None = None  # reason, note, comment, or a quick-record description
     number: int | None = None  # a numbered choice, or the score for ``rate``
@@ -118,6 +119,9 @@ def parse(text: str | None) -> Intent:
         return Intent("erase")
     if raw in TODO:
         return Intent("todo")
+    match = _BIND.match(raw)
+    if match:
+        return Intent("bind", arg=(match.group(1) + match.group(2)).upper())
     if raw in REPORT:
         return Intent("report")
     for word in QUICK:

@@ -103,7 +103,7 @@ WITHDRAW_WHICH = "要撤回哪一件？回复“撤回 编号”。"
 WITHDRAWN = "已撤回 {number}。"
 REFUSED = "{message}"
 
-NOT_STAFF = "这个功能只给工作人员用。工作人员请先扫管理员给的绑定二维码。"
+NOT_STAFF = "这个功能只给工作人员用。工作人员请先绑定：扫管理员给的绑定二维码，或发送“绑定 绑定码”（绑定码在管理员发的纸条上）。"
 BOUND = "绑定成功！{role} {name}（{area}）。\n回复“待办”看任务，回复“帮助”看指令。"
 ALREADY_BOUND = "您已经绑定过了：{label}。回复“待办”看任务。"
 NO_TASKS = "现在没有待办任务。"
