@@ -51,17 +51,14 @@ def create_app(overrides: dict | None = None):
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     app.extensions["ejia.redis"] = installed_relay().connection  # one request client: timeouts, breaker
 
-    # Endpoints that open their own database connection, when and how they need it (wechat.web
-    # registers /wechat: it spools a push when the database is down; /healthz reports it).
-    lazy = app.extensions.setdefault("ejia.db.lazy_endpoints", {"healthz"})
+    # Pay per route (issue 18): a request takes its database connection on its first query
+    # (peewee's autoconnect; from the pool if pooled) and gives it back at teardown, so a route
+    # that never touches the database pays nothing for it. /wechat opens its own, unprobed
+    # (wechat.web: it spools a push when the database is down).
+    db.obj.autoconnect = True
     # Adapters render their own error shape for a URL prefix (JSON under /mp/v1, the spec's
     # under /open311): ``respond(status) -> Response`` for 404/405 misses and 503s.
     error_shapes = app.extensions.setdefault("ejia.error_shapes", {})
-
-    @app.before_request
-    def _open_db():
-        if request.endpoint not in lazy:
-            connect_db()
 
     @app.teardown_request
     def _close_db(exc):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import select
 import threading
 import weakref
 from pathlib import Path
@@ -41,18 +42,35 @@ _prepared_lock = threading.Lock()
 
 
 class ProbingPostgresPool(PooledPostgresqlDatabase):
-    """peewee's PostgreSQL pool (``postgresql+pool://``). On check-out it probes an idle
-    connection with ``SELECT 1`` — a round trip, made inside the pool's lock — so a handler
-    never starts its work on a connection PostgreSQL has dropped. ``connect(probe=False)``
-    skips that probe for a caller whose first statement is safe to run again on a fresh
-    connection (``run_on_live_connection``): its statement is the probe."""
+    """peewee's PostgreSQL pool (``postgresql+pool://``) that checks an idle connection on
+    check-out without a round trip where it can: a connection PostgreSQL has closed (a
+    restart, ``pg_terminate_backend``, an idle timeout) has bytes or EOF waiting on its socket
+    — the server's goodbye — so a zero-timeout poll of the socket tells it from a live idle
+    one. Only then does it pay peewee's ``SELECT 1`` probe (inside the pool's lock). So a
+    handler never starts its work on a connection PostgreSQL has dropped, and a request on a
+    healthy pool pays no extra round trip (docs/benchmarks.md, issue 18).
+    ``connect(probe=False)`` skips even the poll for a caller whose first statement is safe to
+    run again on a fresh connection (``run_on_live_connection``): its statement is the probe.
+    What the poll cannot see — a host that vanished without closing its sockets — the
+    connect and statement timeouts bound, as before."""
 
     def _is_closed(self, conn):
-        if getattr(_checkout, "unprobed", False) and not conn.closed:
-            status = self._adapter.txn_status(conn)
-            if status == self._adapter.txn_idle:
-                return False  # locally known idle: trust it, the caller copes with a dead one
+        if conn.closed:
+            return True
+        if self._adapter.txn_status(conn) == self._adapter.txn_idle:
+            if getattr(_checkout, "unprobed", False) or not _socket_has_data(conn):
+                return False  # locally known idle and the server has said nothing: alive
         return super()._is_closed(conn)
+
+
+def _socket_has_data(conn) -> bool:
+    """True when the server has sent something (or closed the socket) on an idle connection."""
+    try:
+        poller = select.poll()
+        poller.register(conn.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+        return bool(poller.poll(0))
+    except (OSError, ValueError):
+        return True  # cannot tell: let the real probe decide
 
 
 register_database(ProbingPostgresPool, "postgres+pool", "postgresql+pool")

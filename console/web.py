@@ -9,6 +9,7 @@ could not run even if escaping failed somewhere).
 from __future__ import annotations
 
 from flask import g, redirect, request, url_for
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 
 from backend.errors import DomainError
@@ -85,9 +86,21 @@ def _http_error(err: HTTPException):
     return rendering.error_response(description, err.code or 500)
 
 
+class ConsoleSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, opened only under /console (the only pages with a
+    login): every other route — /wechat above all — pays nothing for it (issue 18)."""
+
+    def open_session(self, app, request):
+        path = request.path
+        if path != bp.url_prefix and not path.startswith(bp.url_prefix + "/"):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
+
+
 def register(app) -> None:
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    app.session_interface = ConsoleSessions()
     app.register_blueprint(bp)
     for name, func in rendering.FILTERS.items():
         app.jinja_env.filters.setdefault(name, func)

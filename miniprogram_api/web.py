@@ -61,6 +61,29 @@ def _route_matcher(ops: list[Operation]) -> Map:
     return Map(rules)
 
 
+def _charged(response: Response) -> bool:
+    """A request counts against its caller's limit unless we failed it (a 503 while the
+    database is away): a mini-program retrying the same report through an outage is not
+    then refused as too many once we are back."""
+    return response.status_code < 500
+
+
+def _init_limiter_for_blueprint(limiter: Limiter, app, name: str) -> None:
+    """``limiter.init_app(app)``, with the hooks it adds to every request of the app moved to
+    the blueprint ``name``: a limit is declared only under /mp/v1, so /wechat, the console and
+    the rest pay nothing for the limiter (issue 18)."""
+    hooks = {"before": app.before_request_funcs, "after": app.after_request_funcs,
+             "teardown": app.teardown_request_funcs}
+    before = {kind: list(funcs.get(None, ())) for kind, funcs in hooks.items()}
+    limiter.init_app(app)
+    moved = {}
+    for kind, funcs in hooks.items():
+        moved[kind] = [f for f in funcs.get(None, ()) if f not in before[kind]]
+        funcs[None] = before[kind]
+        funcs.setdefault(name, []).extend(moved[kind])
+    app.extensions["ejia.mp.limiter_hooks"] = moved
+
+
 def register(app) -> None:
     settings = app.extensions["ejia.settings"]
     ops = operations()
@@ -74,7 +97,8 @@ def register(app) -> None:
     for op in ops:
         view = _make_view(op)
         if op.limit:
-            view = limiter.limit(op.limit, key_func=auth.rate_limit_key, override_defaults=False)(view)
+            view = limiter.limit(op.limit, key_func=auth.rate_limit_key, override_defaults=False,
+                                 deduct_when=_charged)(view)
         blueprint.add_url_rule(op.rule, op.endpoint, view, methods=[op.method], provide_automatic_options=False)
 
     spec_cache: dict = {}
@@ -116,10 +140,9 @@ def register(app) -> None:
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
-    limiter.limit(DEFAULT_LIMIT, key_func=auth.rate_limit_key)(blueprint)
+    limiter.limit(DEFAULT_LIMIT, key_func=auth.rate_limit_key, deduct_when=_charged)(blueprint)
     app.register_blueprint(blueprint)
     app.extensions.setdefault("ejia.error_shapes", {})[PREFIX] = by_status
-    limiter.request_filter(lambda: request.blueprint != "mp")  # /wechat etc. pay nothing for it
-    limiter.init_app(app)
+    _init_limiter_for_blueprint(limiter, app, blueprint.name)
     app.extensions["ejia.mp.limiter"] = limiter
     app.extensions["ejia.mp.operations"] = ops

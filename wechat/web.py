@@ -63,9 +63,8 @@ def register(app) -> None:
     app.extensions["ejia.wechat.spool"] = spool
     app.extensions["ejia.wechat.replayer"] = Replayer(spool, app.extensions["ejia.redis"])
     app.register_blueprint(bp)
-    # Both open their connection themselves (receive_push: unprobed, after every check), so a
-    # database outage reaches the spool instead of failing in the app's hook.
-    app.extensions.setdefault("ejia.db.lazy_endpoints", set()).update({"wechat.verify_url", "wechat.receive_push"})
+    # receive_push opens its connection itself (unprobed, after every check), so a database
+    # outage reaches the spool; verify_url never touches the database.
 
 
 @bp.errorhandler(Reject)

@@ -35,7 +35,7 @@ def test_post_without_or_with_a_wrong_csrf_token_is_400(client, cworld, path):
 
 def test_csrf_header_is_accepted_for_htmx(client, cworld):
     client.login("admin")
-    with client.http.session_transaction() as session:
+    with client.http.session_transaction("/console/") as session:
         token = session["csrf"]
     response = client.http.post("/console/admin/holidays", data={"day": "2031-10-01", "is_workday": "0"},
                                 headers={"X-CSRF-Token": token})
@@ -66,7 +66,7 @@ def test_grid_workers_cannot_log_in_to_the_console(client, cworld):
 
 def test_session_expires_when_its_server_side_record_does(console_app, client, cworld, redis_conn):
     client.login("centre")
-    with client.http.session_transaction() as session:
+    with client.http.session_transaction("/console/") as session:
         sid = session["sid"]
     key = f"ejia:console:session:{sid}"
     assert 0 < redis_conn.ttl(key) <= auth.IDLE_SECONDS  # sliding idle timeout

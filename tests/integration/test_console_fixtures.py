@@ -65,7 +65,7 @@ class ConsoleClient:
         match = _TOKEN.search(page.get_data(as_text=True))
         if match:
             return match.group(1)
-        with self.http.session_transaction() as session:
+        with self.http.session_transaction("/console/") as session:
             return session["csrf"]
 
     def login(self, username: str, password: str = PASSWORD):
@@ -78,7 +78,7 @@ class ConsoleClient:
     def post(self, path: str, data: dict | None = None, *, htmx: bool = False, csrf: bool = True, **kw):
         data = dict(data or {})
         if csrf:
-            with self.http.session_transaction() as session:
+            with self.http.session_transaction("/console/") as session:
                 data.setdefault("csrf_token", session.get("csrf", ""))
         headers = {**({"HX-Request": "true"} if htmx else {}), **kw.pop("headers", {})}
         return self.http.post(path, data=data, headers=headers, **kw)

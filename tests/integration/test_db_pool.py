@@ -4,6 +4,7 @@ connection dies under it (backend.services.residents.record_inbound)."""
 from __future__ import annotations
 
 import itertools
+import time
 
 import psycopg2
 import peewee
@@ -39,7 +40,13 @@ def _terminate(pid: int) -> None:
     """What a PostgreSQL restart or a proxy's idle timeout does to a pooled connection."""
     with psycopg2.connect(PG_URL) as other:
         other.autocommit = True
-        other.cursor().execute("SELECT pg_terminate_backend(%s)", (pid,))
+        cursor = other.cursor()
+        cursor.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        for _ in range(200):  # until the backend has exited (its socket closed), as after a restart
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,))
+            if cursor.fetchone()[0] == 0:
+                break
+            time.sleep(0.01)
 
 
 def _pooled_connection_killed() -> tuple[object, int]:
@@ -54,6 +61,31 @@ def test_a_probed_check_out_never_hands_out_a_dead_connection(pooled):
     dead, pid = _pooled_connection_killed()
     connect()
     assert db.connection() is not dead and _backend_pid() != pid
+
+
+def test_a_check_out_of_a_live_idle_connection_makes_no_round_trip(pooled):
+    """The check-out polls the socket instead of sending ``SELECT 1``: the server sees no
+    statement between two requests on one pooled connection."""
+    connect()
+    pid = _backend_pid()
+    db.close()
+    connect()
+    assert _backend_pid() == pid
+    with psycopg2.connect(PG_URL) as other:
+        cursor = other.cursor()
+        cursor.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", (pid,))
+        assert cursor.fetchone()[0] == "SELECT pg_backend_pid()"  # the check-out sent nothing after it
+
+
+def test_a_connection_in_a_transaction_left_open_is_rolled_back_before_reuse(pooled):
+    """Transaction hygiene across requests: what one request left open, the next never sees."""
+    connect()
+    db.execute_sql("BEGIN")
+    db.execute_sql("CREATE TEMP TABLE leftover (x int)")
+    db.close()  # back to the pool mid-transaction (a handler that forgot to commit)
+    connect()
+    assert not db.in_transaction()
+    assert db.execute_sql("SELECT to_regclass('pg_temp.leftover')").fetchone()[0] is None
 
 
 def test_an_unprobed_check_out_trusts_the_connection_and_its_statement_replaces_a_dead_one(pooled):
