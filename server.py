@@ -12,7 +12,7 @@ import sys
 
 from backend import config
 from backend.db import connect as connect_db
-from backend.db import DATABASE_DOWN, db, init_database
+from backend.db import DATABASE_DOWN, db, init_database, pooled_url
 from backend.redis_conn import connect_for_requests
 
 log = logging.getLogger("ejia.server")
@@ -20,11 +20,12 @@ RETRY_AFTER_SECONDS = 5  # what a 503 asks clients to wait while the database or
 UNAVAILABLE_TEXT = "系统正在维护，请稍后再试。"
 
 
-def bootstrap(overrides: dict | None = None, redis=None) -> config.Settings:
+def bootstrap(overrides: dict | None = None, redis=None, pooled: bool = False) -> config.Settings:
     """Settings + database + outbox relay: what every process (web, worker, CLI) needs.
-    ``redis``: the client the relay enqueues with (a web process passes its request client)."""
+    ``redis``: the client the relay enqueues with (a web process passes its request client);
+    ``pooled``: a web process always pools its PostgreSQL connections (backend.db.pooled_url)."""
     settings = config.install(config.load_settings(**(overrides or {})))
-    init_database(settings.database_url)
+    init_database(pooled_url(settings.database_url) if pooled else settings.database_url)
     from workers.relay import install_relay
 
     install_relay(settings, redis(settings) if redis else None)
@@ -39,7 +40,7 @@ def create_app(overrides: dict | None = None):
     from backend.errors import DomainError
     from workers.relay import installed as installed_relay
 
-    settings = bootstrap(overrides, redis=connect_for_requests)
+    settings = bootstrap(overrides, redis=connect_for_requests, pooled=True)
     app = Flask(__name__, static_folder=None)
     app.config["SECRET_KEY"] = settings.secret_key
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
@@ -91,6 +92,7 @@ def create_app(overrides: dict | None = None):
 
     @app.errorhandler(DATABASE_DOWN[0])
     @app.errorhandler(DATABASE_DOWN[1])
+    @app.errorhandler(DATABASE_DOWN[2])
     @app.errorhandler(redis_lib.exceptions.ConnectionError)
     @app.errorhandler(redis_lib.exceptions.TimeoutError)
     def _unavailable(err):

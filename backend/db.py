@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import select
 import threading
 import weakref
@@ -18,12 +19,13 @@ from urllib.parse import urlparse
 import peewee
 from playhouse.db_url import connect as connect_url
 from playhouse.db_url import register_database
-from playhouse.pool import PooledPostgresqlDatabase
+from playhouse.pool import MaxConnectionsExceeded, PooledPostgresqlDatabase
 
 db = peewee.DatabaseProxy()
 log = logging.getLogger("ejia.db")
-#: What peewee raises when the database cannot be reached (refused, restarting, connection lost).
-DATABASE_DOWN = (peewee.OperationalError, peewee.InterfaceError)
+#: What peewee raises when the database cannot be reached (refused, restarting, connection lost,
+#: or every pooled connection busy for the pool's whole wait).
+DATABASE_DOWN = (peewee.OperationalError, peewee.InterfaceError, MaxConnectionsExceeded)
 T = TypeVar("T")
 
 SQLITE_PRAGMAS = {
@@ -138,6 +140,43 @@ def make_database(url: str) -> peewee.Database:
     else:
         raise ValueError(f"DATABASE_URL: unsupported scheme {scheme!r} (use sqlite:/// or postgresql://)")
     return database
+
+
+#: A web process's pool when DATABASE_URL names plain PostgreSQL: connections per process
+#: (gthread threads plus the app's own writer threads), how long a request waits for one when
+#: all are busy instead of failing, and the age after which one is replaced.
+WEB_POOL_OPTIONS = {"max_connections": "32", "timeout": "10", "stale_timeout": "300"}
+
+
+def pooled_url(url: str) -> str:
+    """``postgresql://…`` as ``postgresql+pool://…`` (issue 18: a web process never opens a
+    fresh PostgreSQL connection per request — ≈ 6 ms and a new backend process each time).
+    A ``+pool`` URL gets the options it does not set; options in the URL win; other URLs are
+    returned unchanged."""
+    scheme, sep, rest = url.partition("://")
+    if scheme.removesuffix("+pool") not in ("postgres", "postgresql"):
+        return url
+    scheme = scheme.removesuffix("+pool")
+    present = {pair.split("=", 1)[0] for pair in urlparse(url).query.split("&") if pair}
+    extra = "&".join(f"{k}={v}" for k, v in WEB_POOL_OPTIONS.items() if k not in present)
+    joiner = "&" if "?" in rest else "?"
+    return f"{scheme}+pool{sep}{rest}{joiner + extra if extra else ''}"
+
+
+def _forget_inherited_connections() -> None:
+    """In a forked child (RQ's forking worker, gunicorn with a preloaded app): the parent's
+    connections are the parent's — the child must neither use nor close them (closing would end
+    the parent's session on the shared socket). Drop them from the pool and this thread's
+    state; the child opens its own."""
+    database = db.obj
+    if database is None:
+        return
+    if hasattr(database, "_in_use"):
+        database._connections, database._in_use = [], {}
+    database._state.reset()
+
+
+os.register_at_fork(after_in_child=_forget_inherited_connections)
 
 
 def init_database(url: str) -> peewee.Database:

@@ -160,6 +160,8 @@ class TaskPage(Output):
     view: str
     items: list[TaskOut]
     total: int
+    total_capped: bool = Field(False, description="done only: true when there are more than `total` "
+                                                  "(the count stops at 2000; show “2000+”)")
     page: int
     page_size: int
 

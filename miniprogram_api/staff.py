@@ -36,7 +36,7 @@ def tasks(call: Call):
     audit.restricted_views(call.principal.actor, page.items, "mp_list")
     book = presenters.TaskBook(page.items)
     return TaskPage(view=q.view, items=[presenters.task_out(e, q.view, book) for e in page.items],
-                    total=page.total, page=page.page, page_size=page.page_size)
+                    total=page.total, total_capped=page.capped, page=page.page, page_size=page.page_size)
 
 
 def _params(call: Call, action: str) -> dict:

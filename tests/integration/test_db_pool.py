@@ -8,6 +8,7 @@ import time
 
 import psycopg2
 import peewee
+from playhouse.pool import PooledPostgresqlDatabase
 import pytest
 
 from backend.db import connect, db, make_database, run_on_live_connection
@@ -137,3 +138,34 @@ def test_a_push_stored_just_before_its_connection_died_is_still_ours(pooled, mon
     assert stored_at is not None
     assert [row.created_at for row in InboundMessage.select()] == [stored_at]
     assert _record("msg:died") is None  # a real copy is still a copy
+
+
+def test_a_forked_child_never_uses_or_closes_the_parents_pooled_connection(pooled):
+    """RQ's forking worker, gunicorn with a preloaded app: the child opens its own connection
+    and the parent's, back in the pool, still works afterwards."""
+    import os
+
+    connect()
+    pid = _backend_pid()
+    db.close()  # idle in the pool when the fork happens
+    child = os.fork()
+    if child == 0:  # pragma: no cover — the child reports through its exit code
+        try:
+            connect()
+            os._exit(0 if _backend_pid() != pid else 3)
+        except BaseException:
+            os._exit(4)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    connect()
+    assert _backend_pid() == pid  # the parent's session survived the child
+
+
+def test_a_web_process_pools_a_plain_postgresql_url():
+    from backend.db import pooled_url
+
+    assert pooled_url("postgresql://u@h:5432/x").startswith("postgresql+pool://u@h:5432/x?")
+    assert "max_connections=8" in pooled_url("postgresql+pool://h/x?max_connections=8")
+    assert "max_connections=32" not in pooled_url("postgresql+pool://h/x?max_connections=8")
+    assert pooled_url("sqlite:///x.db") == "sqlite:///x.db"
+    assert isinstance(make_database(pooled_url(PG_URL)), PooledPostgresqlDatabase)

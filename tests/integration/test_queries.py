@@ -77,3 +77,32 @@ def test_access_check_for_other_residents(world):
     assert err.value.status == 403
     with pytest.raises(DomainError):
         queries.check_can_see(event, staff_actor(world.other_worker))
+
+
+@pytest.mark.parametrize("cap", [queries.DONE_COUNT_CAP, 4])
+def test_the_done_list_pages_newest_closing_first_whichever_way_it_is_read(world, monkeypatch, cap):
+    """已办 is read two ways (collected and sorted in memory under the count's cap, walked
+    along closed_at above it): both give every visible closed case once, newest closing
+    first, page by page; above the cap the total says "at least"."""
+    import datetime as dt
+
+    from backend.models import Event
+
+    monkeypatch.setattr(queries, "DONE_COUNT_CAP", cap)
+    resident = Resident.create(oa_openid="r-done")
+    base = dt.datetime(2026, 11, 1, 8, 0)
+    for i, point in enumerate([world.in_a] * 6 + [world.in_b] * 3):
+        event = report(resident, point, category_code="0201")
+        # Closed out of creation order, two at the same instant (the id breaks the tie).
+        closed_at = base + dt.timedelta(hours=(i * 5) % 7)
+        Event.update(status="closed", closed_at=closed_at).where(Event.id == event.id).execute()
+    for staff in (world.worker_a, world.head):
+        expected = [e.id for e in Event.select().where((Event.status == "closed") & queries.visible_clause(staff))
+                    .order_by(Event.closed_at.desc(), Event.id.desc())]
+        seen = []
+        for page in range(1, 7):  # beyond the last page: empty
+            result = queries.staff_tasks(staff, "done", page, 2)
+            seen += [e.id for e in result.items]
+            assert result.total == min(len(expected), cap)
+            assert result.capped == (len(expected) > cap)
+        assert seen == expected and expected  # every page in order, nothing twice, nothing missed
