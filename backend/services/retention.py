@@ -103,13 +103,12 @@ def anonymise_event(event: Event, known: tuple[str, ...] = ()) -> Anonymised:
 
 
 def delete_files(result: Anonymised) -> None:
-    """Remove the media files of anonymised events (after their rows were committed away)."""
+    """Remove the media objects of anonymised events (after their rows were committed away)."""
     for sha in result.media_shas:
-        path = media.media_path(sha)
         try:
-            path.unlink(missing_ok=True)
-        except OSError as exc:  # a file we could not delete is reported, never silently kept
-            log.error("could not delete media file %s: %s", path, exc)
+            media.delete_object(sha)
+        except media.MediaUnavailable as exc:  # an object we could not delete is reported, never silently kept
+            log.error("could not delete media object %s: %s", sha, exc)
 
 
 def _ended_before(cutoff: dt.datetime):
