@@ -244,3 +244,40 @@ def test_retention_deletes_the_object_from_the_bucket(console_app, world, s3, on
     retention.delete_files(done)
     assert done.media_shas == [photo.sha256] and not in_bucket(s3, photo.sha256)
     assert not Media.select().where(Media.sha256 == photo.sha256).exists()
+
+
+def test_an_object_retention_could_not_delete_is_deleted_by_the_workers_later(sandbox, s3, settings, redis_conn):
+    """The store away during the sweep: the rows go, the object is handed to the workers
+    (a ``media.delete`` outbox fact) and deleted once the store answers — never silently kept."""
+    from backend.models import OutboxMessage
+    from workers import jobs
+
+    on_bucket = s3.settings_for(sandbox.settings.with_overrides(quiet_hours="off"))
+    with installed(on_bucket):
+        world = make_world()
+        photo = media.store_bytes(PHOTO, "image/jpeg")
+        event = _task(world)
+        Attachment.create(event=event, media=photo)
+    with installed(closed_port_settings(on_bucket)):
+        with transaction():
+            done = retention.anonymise_event(Event.get_by_id(event.id))
+        retention.delete_files(done)
+    assert in_bucket(s3, photo.sha256)  # still there: the store did not answer
+    [fact] = OutboxMessage.select().where(OutboxMessage.topic == retention.MEDIA_DELETE_TOPIC)
+    assert fact.payload == {"sha256": photo.sha256}
+    with worker_settings_installed(on_bucket, settings):
+        jobs.sweep_outbox()
+        drain(redis_conn)
+    assert not in_bucket(s3, photo.sha256)
+    assert OutboxMessage.get_by_id(fact.id).processed_at is not None
+
+
+def test_an_object_uploaded_again_after_anonymisation_is_not_deleted(console_app, world, s3, on_s3):
+    photo = media.store_bytes(PHOTO, "image/jpeg")
+    event = _task(world)
+    Attachment.create(event=event, media=photo)
+    with transaction():
+        done = retention.anonymise_event(Event.get_by_id(event.id))
+    again = media.store_bytes(PHOTO, "image/jpeg")  # someone sends the same photo before the delete
+    retention.delete_files(done)
+    assert in_bucket(s3, again.sha256) and media.read_bytes(again)
