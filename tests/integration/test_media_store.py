@@ -149,3 +149,13 @@ def test_the_store_is_chosen_by_the_settings(settings, s3_server, tmp_path):
     on_s3 = from_settings(s3_server.settings_for(settings))
     assert isinstance(on_s3, S3Store) and on_s3 is from_settings(s3_server.settings_for(settings))  # one client
     assert os.fspath(from_settings(settings.with_overrides(media_dir=tmp_path)).root) == os.fspath(tmp_path)
+
+
+def test_check_says_whether_the_object_store_answers(settings, s3_server):
+    from ops.check import _guard, media_store_ready
+
+    good = _guard("媒体存储", media_store_ready, s3_server.settings_for(settings))
+    assert good.ok and s3_server.bucket in good.detail
+    assert not [k for k in s3_server.keys() if ".check-" in k]  # the probe object is removed
+    down = _guard("媒体存储", media_store_ready, closed_port_settings(settings))
+    assert not down.ok and "MediaUnavailable" in down.detail
