@@ -204,7 +204,7 @@ def test_an_unreachable_store_refuses_the_poster_report_with_photos(console_app,
 # ------------------------------------------------------------------ the WeChat media job
 
 
-def test_a_wechat_photo_is_stored_in_the_bucket_by_the_job(sandbox, s3, settings, redis_conn):
+def test_a_wechat_photo_is_stored_in_the_bucket_by_the_job(console_app, sandbox, s3, settings, redis_conn):
     with worker_settings_installed(s3.settings_for(sandbox.settings.with_overrides(quiet_hours="off")), settings):
         world = make_world()
         reporter = Resident.create(oa_openid="oa-resident-1")
@@ -215,6 +215,9 @@ def test_a_wechat_photo_is_stored_in_the_bucket_by_the_job(sandbox, s3, settings
         [attachment] = Attachment.select().where(Attachment.event == event.id)
         assert attachment.media is not None and in_bucket(s3, attachment.media.sha256)
         assert media.read_bytes(attachment.media)[:3] == b"\xff\xd8\xff"
+        give_login(world.centre, "centre")
+        served = logged_in(console_app, "centre").get(f"/console/media/{attachment.media_id}")
+        assert served.status_code == 200 and hashlib.sha256(served.get_data()).hexdigest() == attachment.media.sha256
 
 
 def test_a_wechat_photo_waits_for_a_retry_while_the_store_is_away(sandbox, settings, redis_conn):
