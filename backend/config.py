@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
 
+from backend.media_store import parse_s3_url
+
 ENVIRONMENTS = ("demo", "test", "production")
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -276,8 +278,6 @@ def _check_media_store(settings: Settings) -> Settings:
     store = settings.media_store.strip()
     if store in ("", "local"):
         return replace(settings, media_store="")
-    from backend.media_store import parse_s3_url
-
     try:
         parse_s3_url(store)
     except ValueError as exc:

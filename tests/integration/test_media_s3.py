@@ -172,6 +172,9 @@ def test_an_h5_photo_goes_to_the_bucket_and_is_shown_on_the_page_and_in_the_cons
     console = logged_in(console_app, "centre").get(f"/console/media/{row.id}")
     assert console.status_code == 200 and console.get_data() == page.get_data()
     assert console.headers["ETag"] == f'"{row.sha256}"'
+    with installed(closed_port_settings(on_s3)):  # the store away: a page in Chinese, not a 500
+        away = client.get(f"/m/events/{number}/photos/{row.id}?t={token}")
+        assert away.status_code == 503 and "照片暂时打不开" in away.get_data(as_text=True)
 
 
 def test_an_unreachable_store_refuses_the_h5_resolve_and_nothing_is_done(console_app, world, store_down):
