@@ -38,6 +38,7 @@ def create_app(overrides: dict | None = None):
     from werkzeug.exceptions import MethodNotAllowed, NotFound
 
     from backend.errors import DomainError
+    from backend.media_store import MediaUnavailable
     from workers.relay import installed as installed_relay
 
     settings = bootstrap(overrides, redis=connect_for_requests, pooled=True)
@@ -95,9 +96,12 @@ def create_app(overrides: dict | None = None):
     @app.errorhandler(DATABASE_DOWN[2])
     @app.errorhandler(redis_lib.exceptions.ConnectionError)
     @app.errorhandler(redis_lib.exceptions.TimeoutError)
+    @app.errorhandler(MediaUnavailable)
     def _unavailable(err):
-        """The database (or Redis, where a page needs it) cannot be reached: 503, never a 500."""
-        dependency = "redis" if isinstance(err, redis_lib.RedisError) else "database"
+        """The database (or Redis, or the media store, where a page needs it) cannot be reached:
+        503, never a 500."""
+        dependency = ("redis" if isinstance(err, redis_lib.RedisError)
+                      else "media store" if isinstance(err, MediaUnavailable) else "database")
         log.error("%s %s: %s unavailable (%s: %s)", request.method, request.path, dependency,
                   type(err).__name__, str(err).strip()[:200])
         response = _shaped(503) or Response(UNAVAILABLE_TEXT, 503, content_type="text/plain; charset=utf-8")

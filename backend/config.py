@@ -12,6 +12,9 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Mapping
+from urllib.parse import urlsplit
+
+from backend.media_store import parse_s3_url
 
 ENVIRONMENTS = ("demo", "test", "production")
 
@@ -88,6 +91,13 @@ class Settings:
     mp_app_secret: str = ""
     sms_provider: str = "console"
     media_dir: Path = Path("var/media")
+    # Media in object storage (backend/media_store.py): empty → files under media_dir
+    media_store: str = ""  # s3://<bucket>/<prefix>
+    s3_endpoint_url: str = ""  # COS: https://cos.<region>.myqcloud.com; MinIO: http://host:9000
+    s3_region: str = ""
+    s3_addressing_style: str = "auto"  # auto / path / virtual
+    aws_access_key_id: str = ""
+    aws_secret_access_key: str = ""
     tz: str = "Asia/Shanghai"
     office_hours: str = "08:30-12:00,14:00-17:30"
     dialog_ttl_seconds: int = 1800
@@ -137,6 +147,12 @@ _ENV_MAP = {
     "MP_APP_SECRET": ("mp_app_secret", str),
     "SMS_PROVIDER": ("sms_provider", str),
     "MEDIA_DIR": ("media_dir", Path),
+    "MEDIA_STORE": ("media_store", str),
+    "S3_ENDPOINT_URL": ("s3_endpoint_url", str),
+    "S3_REGION": ("s3_region", str),
+    "S3_ADDRESSING_STYLE": ("s3_addressing_style", str),
+    "AWS_ACCESS_KEY_ID": ("aws_access_key_id", str),
+    "AWS_SECRET_ACCESS_KEY": ("aws_secret_access_key", str),
     "TZ": ("tz", str),
     "OFFICE_HOURS": ("office_hours", str),
     "DIALOG_TTL_SECONDS": ("dialog_ttl_seconds", int),
@@ -211,6 +227,7 @@ def _finish(settings: Settings, explicit: set[str]) -> Settings:
             raise ConfigError(f"{var}: must be a positive number")
     if settings.sms_provider not in SMS_PROVIDERS:
         raise ConfigError(f"SMS_PROVIDER: {settings.sms_provider!r} is not one of {', '.join(SMS_PROVIDERS)}")
+    settings = _check_media_store(settings)
     if "WEBHOOK_ALLOW_LOOPBACK" in settings.extra:
         parse_bool("WEBHOOK_ALLOW_LOOPBACK", settings.extra["WEBHOOK_ALLOW_LOOPBACK"])
     if settings.production:
@@ -253,10 +270,32 @@ def _finish(settings: Settings, explicit: set[str]) -> Settings:
     return replace(settings, **changes)
 
 
+S3_ADDRESSING_STYLES = ("auto", "path", "virtual")
+
+
+def _check_media_store(settings: Settings) -> Settings:
+    """MEDIA_STORE: empty or ``local`` (files under MEDIA_DIR), or ``s3://<bucket>/<prefix>``."""
+    store = settings.media_store.strip()
+    if store in ("", "local"):
+        return replace(settings, media_store="")
+    try:
+        parse_s3_url(store)
+    except ValueError as exc:
+        raise ConfigError(f"MEDIA_STORE: {exc}") from None
+    if settings.s3_addressing_style not in S3_ADDRESSING_STYLES:
+        raise ConfigError(f"S3_ADDRESSING_STYLE: {settings.s3_addressing_style!r} is not one of "
+                          + ", ".join(S3_ADDRESSING_STYLES))
+    if bool(settings.aws_access_key_id) != bool(settings.aws_secret_access_key):
+        raise ConfigError("MEDIA_STORE=s3://…: set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or neither)")
+    if settings.s3_endpoint_url and urlsplit(settings.s3_endpoint_url).scheme not in ("http", "https"):
+        raise ConfigError(f"S3_ENDPOINT_URL: {settings.s3_endpoint_url!r} is not an http(s) URL")
+    return replace(settings, media_store=store)
+
+
 def describe(settings: Settings) -> dict:
     """Settings for display, with secrets masked."""
     hidden = {"secret_key", "field_key", "wechat_app_secret", "wechat_aes_key",
-              "wechat_aes_key_previous", "mp_app_secret"}
+              "wechat_aes_key_previous", "mp_app_secret", "aws_secret_access_key"}
     out = {}
     for f in fields(settings):
         value = getattr(settings, f.name)

@@ -1,4 +1,5 @@
-"""Content-addressed media under MEDIA_DIR: files named by their sha256, one row per file.
+"""Content-addressed media: objects named by their sha256 in the media store (MEDIA_DIR, or
+an S3 bucket with MEDIA_STORE=s3://…; backend/media_store.py), one Media row per object.
 
 Every image is cleaned here before it is hashed and written (backend.images: decoded, re-encoded
 without EXIF/GPS), whichever path brought it — so no stored photo says where it was taken.
@@ -7,14 +8,24 @@ Callers check sizes and what kind of file they expect; voice notes are stored as
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import peewee
 
 from backend import config
 from backend.images import clean_image
+from backend.media_store import (
+    LocalStore,
+    MediaMissing,
+    MediaStore,
+    MediaStream,
+    MediaUnavailable,
+    from_settings,
+)
 from backend.models import Media
+
+__all__ = ["KINDS", "PHOTO_LIMIT", "PHOTO_FORMATS", "MediaMissing", "MediaUnavailable", "store", "media_path",
+           "store_bytes", "store_photos", "open_media", "read_bytes", "delete_object"]
 
 KINDS = ("image", "voice", "video")
 # What a phone upload may be (the mini-program's /media and the H5 pages): type sniffed by
@@ -23,15 +34,21 @@ PHOTO_LIMIT = 10 * 1024 * 1024
 PHOTO_FORMATS = ("JPEG", "PNG", "WEBP")
 
 
+def store() -> MediaStore:
+    """The configured media store (MEDIA_STORE / MEDIA_DIR): the one way to media bytes."""
+    return from_settings(config.current())
+
+
 def media_path(sha256: str, media_dir: Path | None = None) -> Path:
-    base = Path(media_dir or config.current().media_dir)
-    return base / sha256[:2] / sha256[2:4] / sha256
+    """Where the *local* store keeps an object (backups, tests); readers use ``open_media``."""
+    return LocalStore(Path(media_dir or config.current().media_dir)).path(sha256)
 
 
 def store_bytes(data: bytes, mime: str, kind: str = "image", image_formats: tuple[str, ...] | None = None) -> Media:
     """Write ``data`` (atomically, once) and return its Media row (existing or new). An image is
     cleaned first (``mime`` then comes from its real format; ``image_formats`` narrows what is
-    accepted); a bad one raises BadImage."""
+    accepted); a bad one raises BadImage. The store unreachable raises MediaUnavailable with
+    no row written."""
     if kind not in KINDS:
         raise ValueError(f"unknown media kind {kind!r}")
     if kind == "image":
@@ -41,19 +58,17 @@ def store_bytes(data: bytes, mime: str, kind: str = "image", image_formats: tupl
 
 def store_photos(blobs: list[bytes]) -> list[Media]:
     """Phone photos: every one is cleaned (and so proved an image) before any is written, so
-    one fake or broken file among several stores nothing. Raises BadImage."""
+    one fake or broken file among several stores nothing. Raises BadImage, MediaUnavailable."""
     cleaned = [clean_image(data, PHOTO_FORMATS) for data in blobs]
     return [_store(data, mime, "image") for data, mime in cleaned]
 
 
 def _store(data: bytes, mime: str, kind: str) -> Media:
+    """The object first, then its row: a row (and so anything attached to it) never points at
+    an object that is not there. ``put`` is idempotent, so a row whose object went missing
+    (a store switched without ``media migrate``) is healed by storing the same bytes again."""
     digest = hashlib.sha256(data).hexdigest()
-    path = media_path(digest)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+    store().put(digest, data, mime)
     existing = Media.get_or_none(Media.sha256 == digest)
     if existing is not None:
         return existing
@@ -64,5 +79,16 @@ def _store(data: bytes, mime: str, kind: str) -> Media:
         return Media.get(Media.sha256 == digest)
 
 
+def open_media(media: Media) -> MediaStream:
+    """The object's bytes as a stream of chunks (``size`` known up front). MediaMissing if
+    the object is gone, MediaUnavailable if the store does not answer."""
+    return store().open(media.sha256)
+
+
 def read_bytes(media: Media) -> bytes:
-    return media_path(media.sha256).read_bytes()
+    """A whole object in memory: small things only (a photo in a test); serving streams."""
+    return open_media(media).read_all()
+
+
+def delete_object(sha256: str) -> None:
+    store().delete(sha256)

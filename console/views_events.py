@@ -1,11 +1,11 @@
 """Events: the filtered list, one event's page with its actions, photos, and exports."""
 from __future__ import annotations
 
-from flask import Response, abort, render_template, request, send_file, url_for
+from flask import Response, abort, render_template, request, url_for
 
 from backend import clock, links
 from backend.exports import events_csv, events_xlsx
-from backend.media import media_path
+from backend import media as media_store
 from backend.models import Area, Attachment, Department, Event, Media
 from backend.models.events import STATUSES
 from backend.services import actions, audit, personal_data, queries
@@ -138,10 +138,17 @@ def media(media_id: int):
         abort(404)
     queries.check_can_see(Event.get_by_id(attachment.event_id), login.actor())
     row = Media.get_by_id(media_id)
-    path = media_path(row.sha256)
-    if not path.exists():
+    if request.if_none_match.contains(row.sha256):  # content-addressed: the digest is the ETag
+        return Response(status=304, headers={"ETag": f'"{row.sha256}"'})
+    try:
+        stream = media_store.open_media(row)  # streamed from the store, a chunk at a time
+    except media_store.MediaMissing:
         abort(404)
-    return send_file(path, mimetype=row.mime, max_age=3600, conditional=True)
+    response = Response(stream, mimetype=row.mime, direct_passthrough=True)
+    response.content_length = stream.size
+    response.set_etag(row.sha256)
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
 
 
 @bp.get("/events/export.<fmt>")

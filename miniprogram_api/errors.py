@@ -12,11 +12,12 @@ import logging
 
 import peewee
 import redis
-from flask import Response
+from flask import Response, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from backend.errors import DomainError
+from backend.media_store import MediaUnavailable
 
 log = logging.getLogger("ejia.mp")
 
@@ -33,6 +34,7 @@ HTTP_MESSAGES = {
     503: ("unavailable", "服务暂时不可用，请稍后再试"),
 }
 RETRY_AFTER = "5"
+MEDIA_READ_UNAVAILABLE = "照片和语音暂时打不开，请稍后再试"
 
 FIELD_LABELS = {
     "code": "登录凭证", "phone_code": "手机号授权码", "bind_code": "绑定码", "description": "描述",
@@ -161,6 +163,13 @@ def install(blueprint) -> None:
     def _unavailable(err):
         log.error("mini-program API: a backing service is unavailable: %s", type(err).__name__)
         return by_status(503)
+
+    @blueprint.errorhandler(MediaUnavailable)
+    def _media_unavailable(err: MediaUnavailable):
+        """The object store does not answer: nothing was stored (the object comes before its row)."""
+        log.error("mini-program API: media store unavailable: %s", err)
+        message = MEDIA_READ_UNAVAILABLE if request.method == "GET" else err.message
+        return error_response(503, "media_unavailable", message, headers={"Retry-After": RETRY_AFTER})
 
     @blueprint.errorhandler(Exception)
     def _unexpected(err: Exception):

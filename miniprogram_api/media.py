@@ -9,6 +9,10 @@ Who may attach or read a media id: its uploader (an upload receipt kept in the d
 a day — ``backend.services.uploads`` — so ids are not guessable handles to other people's
 photos, and a report with photos does not depend on Redis), and anyone who may see an event
 it is attached to.
+
+Reads go through the app, streamed from the media store (local disk or S3), never by a
+presigned URL to the bucket: every read is a permission check (docs/architecture.md, "Media").
+An unreachable store is a 503 (``media_unavailable``) and nothing is stored.
 """
 from __future__ import annotations
 
@@ -97,11 +101,16 @@ def download_media(call: Call):
     row = Media.get_or_none(Media.id == media_id)
     if row is None or not _may_read(call.principal, media_id):
         raise ApiError(404, "media_not_found", "没有找到这个文件")
+    if request.if_none_match.contains(row.sha256):  # content-addressed: the digest is the ETag
+        return Response(status=304, headers={"ETag": f'"{row.sha256}"'})
     try:
-        data = media_store.read_bytes(row)
-    except FileNotFoundError:
+        stream = media_store.open_media(row)
+    except media_store.MediaMissing:
         raise ApiError(404, "media_not_found", "文件已不存在") from None
-    response = Response(data, mimetype=row.mime)
+    # Streamed a chunk at a time from the store (never the whole file in memory).
+    response = Response(stream, mimetype=row.mime, direct_passthrough=True)
+    response.content_length = stream.size
+    response.set_etag(row.sha256)
     response.headers["Cache-Control"] = "private, max-age=86400"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response

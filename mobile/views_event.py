@@ -104,7 +104,7 @@ def act(number: str):
             workflow.decide(event_view(event), holder.actor, action, params, places_for(event, action))
             params["media_ids"] = [row.id for row in media.store_photos(blobs)]
         event = actions.perform(event.number, holder.actor, action, params)
-    except DomainError as err:
+    except (DomainError, media.MediaUnavailable) as err:  # the store away: 503, nothing done
         return _page(Event.get_by_id(event.id), holder, error=err.message, status=err.status,
                      form={"action": action, "note": request.form.get("note", "")})
     return _back(event, action)
@@ -165,10 +165,14 @@ def photo(number: str, media_id: int):
     row = Media.get_or_none(Media.id == media_id) if media_id in shown else None
     if row is None or row.kind != "image":
         abort(404)
+    if request.if_none_match.contains(row.sha256):
+        return Response(status=304, headers={"ETag": f'"{row.sha256}"'})
     try:
-        data = media.read_bytes(row)
-    except FileNotFoundError:
+        stream = media.open_media(row)  # streamed from the store, a chunk at a time
+    except media.MediaMissing:
         abort(404)
-    response = Response(data, mimetype=row.mime)
+    response = Response(stream, mimetype=row.mime, direct_passthrough=True)
+    response.content_length = stream.size
+    response.set_etag(row.sha256)
     response.headers["Cache-Control"] = "private, max-age=3600"
     return response

@@ -91,7 +91,7 @@ def unit_report(token: str):
             building_unit_id=unit.id, location_confirmed=True, anonymous=resident is None,
             client_key=client_key, media_ids=media_ids,
         ))
-    except DomainError as err:
+    except (DomainError, media.MediaUnavailable) as err:  # the store away: 503, what was typed kept
         key = request.form.get("client_key", "")
         return _form_page(unit, resident, error=err.message, status=err.status, description=description,
                           key=key if forms.CLIENT_KEY_RE.match(key) else None)

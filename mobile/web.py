@@ -11,16 +11,20 @@ site), they cannot be framed, and the Content-Security-Policy allows no script.
 """
 from __future__ import annotations
 
+import logging
+
 from flask import render_template
 from werkzeug.exceptions import HTTPException
 
 from backend.errors import DomainError
+from backend.media_store import MediaUnavailable
 from mobile import rendering
 from mobile.blueprint import bp
 
 # Route modules attach themselves to ``bp`` when imported.
 from mobile import views_event, views_unit  # noqa: E402,F401  (imported for their routes)
 
+log = logging.getLogger("ejia.mobile")
 HTTP_MESSAGES = {400: "请求不正确，请返回重试", 403: "您无权打开这个页面", 404: "页面不存在",
                  405: "不支持这种操作", 413: "上传的照片太大了，每张不能超过10MB，请少选几张再试",
                  429: "操作太频繁，请稍后再试", 503: "系统正忙，请稍后再试"}
@@ -43,6 +47,14 @@ def _security_headers(response):
 @bp.errorhandler(DomainError)
 def _domain_error(err: DomainError):
     return rendering.error_page(err.message, err.status)
+
+
+@bp.errorhandler(MediaUnavailable)
+def _media_unavailable(err: MediaUnavailable):
+    """The media store does not answer (a photo that cannot be shown now)."""
+    log.error("H5: media store unavailable: %s", err)
+    body, status = rendering.error_page("照片暂时打不开，请稍后再试", 503)
+    return body, status, {"Retry-After": "5"}
 
 
 @bp.errorhandler(HTTPException)

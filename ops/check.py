@@ -59,7 +59,7 @@ def run_checks(settings) -> list[Line]:
     lines.append(_guard("Redis", redis_persistent, settings))
     lines += _wechat(settings)
     lines.append(_guard("短信", sms_configured, settings))
-    lines.append(_guard("媒体目录", media_dir_ready, settings))
+    lines.append(_guard("媒体存储", media_store_ready, settings))
     if database.ok:
         with db.connection_context():
             for name, check in (("工作日历", calendar_covered), ("HTTPS 地址", public_https), ("管理员", admin_exists),
@@ -207,6 +207,17 @@ def sms_configured(settings):
     if absent:
         return False, f"SMS_TENCENT_TEMPLATES 缺少 {'、'.join(absent)} 的模板 ID（格式 task=1234567,urgent=…）"
     return True, f"腾讯云短信：应用 {extra['SMS_TENCENT_SDK_APP_ID']}，签名“{extra['SMS_TENCENT_SIGN_NAME']}”，{len(templates)} 个模板"
+
+
+def media_store_ready(settings):
+    """MEDIA_STORE=s3://…: the bucket answers and takes a probe object; else MEDIA_DIR."""
+    if not settings.media_store:
+        return media_dir_ready(settings)
+    from backend.media_store import from_settings
+
+    store = from_settings(settings)
+    store.check()  # MediaUnavailable (with the store's answer) becomes a ✗ line
+    return True, f"{store.describe()} 可读写"
 
 
 def media_dir_ready(settings):

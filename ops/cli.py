@@ -4,6 +4,7 @@
     import areas|staff|buildings FILE [--dry-run] [...]      posters AREA_CODE OUT.pdf
     keys issue|list|revoke|rotate                            calendar import FILE | calendar show
     check                                                    wechat menu [--print]
+    media migrate [--from DIR] [--verify-only]
 
 Exit status: 0 done, 1 refused or failed (the message says why and what to do), 2 bad settings.
 """
@@ -20,9 +21,9 @@ Bootstrap = Callable[[], config.Settings]
 
 def add_commands(sub: argparse._SubParsersAction, bootstrap: Bootstrap) -> None:
     """Register the subcommands; ``bootstrap`` is the composition root's (settings, database, relay)."""
-    from ops import calendar_cmd, check, imports_cmd, init_cmd, keys_cmd, wechat_cmd
+    from ops import calendar_cmd, check, imports_cmd, init_cmd, keys_cmd, media_cmd, wechat_cmd
 
-    for module in (init_cmd, imports_cmd, keys_cmd, calendar_cmd, check, wechat_cmd):
+    for module in (init_cmd, imports_cmd, keys_cmd, calendar_cmd, check, wechat_cmd, media_cmd):
         module.register(sub, bootstrap)
 
 

@@ -3,7 +3,8 @@
 ``process_outbox`` is what the relay enqueues for every outbox row. It validates the
 payload, then — each step idempotent, so a re-run after a crash is harmless — sends a late
 chat reply (``wechat.reply``: the answer to a push spooled while the database was down, as
-a customer-service message), or routes
+a customer-service message), deletes a media object retention could not delete at the
+time (``media.delete``: the object store was away), or routes
 new/returned events (``route``), fetches WeChat media (``download_media`` jobs), fans out
 department webhooks (``deliver_webhook`` jobs), plans the notifications and makes each
 one's first send attempt, and stamps the row processed. The outbox row that routing
@@ -15,9 +16,11 @@ from __future__ import annotations
 
 from backend import clock
 from backend.errors import NotFound
+from backend.media_store import SHA256_RE
 from backend.models import Attachment, Event, EventStep, OutboxMessage, Resident
 from backend.services.events import route_event
 from backend.services.residents import LATE_REPLY_TOPIC
+from backend.services.retention import MEDIA_DELETE_TOPIC, delete_unused_object
 from backend.services.subscriptions import WEBHOOK_RETRY_TOPIC
 from workers import audience, delivery, media, relay, sending, webhooks
 from workers.context import (
@@ -49,6 +52,10 @@ def validate(message: OutboxMessage) -> str | None:
     if message.topic == LATE_REPLY_TOPIC:
         if not all(isinstance(payload.get(name), str) and payload[name] for name in ("openid", "text")):
             return "late reply without openid and text"
+        return None
+    if message.topic == MEDIA_DELETE_TOPIC:
+        if not isinstance(payload.get("sha256"), str) or not SHA256_RE.match(payload["sha256"]):
+            return "media delete without a sha256"
         return None
     if message.topic == WEBHOOK_RETRY_TOPIC:
         if not all(isinstance(payload.get(n), int) and not isinstance(payload[n], bool)
@@ -97,6 +104,10 @@ def _process(connection, outbox_id: int, depth: int = 0) -> str:
         payload = message.payload
         enqueue_once(connection, "webhook", payload["subscription_id"], payload["outbox_id"],
                      job_id=f"webhook-{payload['subscription_id']}-{payload['outbox_id']}")
+        OutboxMessage.update(processed_at=clock.now(), error=None).where(OutboxMessage.id == outbox_id).execute()
+        return "done"
+    if message.topic == MEDIA_DELETE_TOPIC:  # retention: an object the store would not delete then
+        delete_unused_object(message.payload["sha256"])  # MediaUnavailable: RQ retries
         OutboxMessage.update(processed_at=clock.now(), error=None).where(OutboxMessage.id == outbox_id).execute()
         return "done"
     if message.topic == LATE_REPLY_TOPIC:

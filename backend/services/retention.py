@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import peewee
 
-from backend import clock, media, privacy
+from backend import clock, media, outbox, privacy
 from backend.db import transaction
 from backend.models import (
     Attachment,
@@ -45,6 +45,7 @@ from backend.workflow import TERMINAL_STATUSES
 
 log = logging.getLogger("ejia.retention")
 INBOUND_DAYS = 30
+MEDIA_DELETE_TOPIC = "media.delete"  # an object retention could not delete at once (payload: sha256)
 BATCH = 500
 
 
@@ -103,13 +104,25 @@ def anonymise_event(event: Event, known: tuple[str, ...] = ()) -> Anonymised:
 
 
 def delete_files(result: Anonymised) -> None:
-    """Remove the media files of anonymised events (after their rows were committed away)."""
+    """Remove the media objects of anonymised events (after their rows were committed away).
+    An object the store would not delete now (MediaUnavailable) is not forgotten: a
+    ``media.delete`` outbox fact hands it to the workers, who retry until it is gone."""
     for sha in result.media_shas:
-        path = media.media_path(sha)
         try:
-            path.unlink(missing_ok=True)
-        except OSError as exc:  # a file we could not delete is reported, never silently kept
-            log.error("could not delete media file %s: %s", path, exc)
+            delete_unused_object(sha)
+        except media.MediaUnavailable as exc:
+            log.error("could not delete media object %s now (%s); the workers will retry", sha, exc)
+            with transaction():
+                outbox.record(MEDIA_DELETE_TOPIC, payload={"sha256": sha})
+
+
+def delete_unused_object(sha256: str) -> bool:
+    """Delete the object unless a Media row names it again (the same bytes uploaded since the
+    anonymisation: the object is theirs now). MediaUnavailable propagates."""
+    if Media.select().where(Media.sha256 == sha256).exists():
+        return False
+    media.delete_object(sha256)
+    return True
 
 
 def _ended_before(cutoff: dt.datetime):
