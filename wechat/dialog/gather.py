@@ -94,16 +94,21 @@ def gather(state: State, msg: Incoming, settings, store, expired_flow: str | Non
 # ------------------------------------------------------------------ categories
 
 
-def _leaves():
-    return list(Category.select().where(Category.parent.is_null(False) & (Category.active == True))  # noqa: E712
-                .order_by(Category.sort_order, Category.code))
+def _category_rows() -> list[dict]:
+    """Every category as the few fields the chat needs: one query, plain rows (no model
+    objects, no query per parent) — it runs for every text a resident sends."""
+    return list(Category.select(Category.id, Category.code, Category.name, Category.plain_name, Category.keywords,
+                                Category.emergency_number, Category.parent, Category.active)
+                .order_by(Category.sort_order, Category.code).dicts())
 
 
 def suggestions(text: str) -> tuple:
-    leaves = _leaves()
-    by_code = {c.code: c for c in leaves}
+    rows = _category_rows()
+    code_of = {row["id"]: row["code"] for row in rows}
+    leaves = [row for row in rows if row["parent"] is not None and row["active"]]
+    by_code = {row["code"]: row for row in leaves}
     ranked = taxonomy.suggest(text, leaves, limit=3)
-    return tuple(CategoryFact(code, by_code[code].plain_name or by_code[code].name, by_code[code].parent.code)
+    return tuple(CategoryFact(code, by_code[code]["plain_name"] or by_code[code]["name"], code_of.get(by_code[code]["parent"]))
                  for code, _score in ranked if code in by_code)
 
 
