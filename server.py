@@ -13,7 +13,7 @@ import sys
 from backend import config
 from backend.db import connect as connect_db
 from backend.db import DATABASE_DOWN, db, init_database
-from backend.redis_conn import connect_for_requests
+from backend.redis_conn import connect_for_requests, verify_sentinel_service
 
 log = logging.getLogger("ejia.server")
 RETRY_AFTER_SECONDS = 5  # what a 503 asks clients to wait while the database or Redis is away
@@ -23,7 +23,9 @@ UNAVAILABLE_TEXT = "系统正在维护，请稍后再试。"
 def bootstrap(overrides: dict | None = None, redis=None) -> config.Settings:
     """Settings + database + outbox relay: what every process (web, worker, CLI) needs.
     ``redis``: the client the relay enqueues with (a web process passes its request client)."""
-    settings = config.install(config.load_settings(**(overrides or {})))
+    settings = config.load_settings(**(overrides or {}))
+    verify_sentinel_service(settings)  # a service no Sentinel knows: refuse to start, naming it
+    config.install(settings)
     init_database(settings.database_url)
     from workers.relay import install_relay
 

@@ -60,10 +60,12 @@ class PrivateRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> None:
+    def start(self, replica_of: int | None = None) -> None:
+        """``replica_of``: the port of a primary on 127.0.0.1 to replicate (``--replicaof``)."""
+        replication = ["--replicaof", "127.0.0.1", str(replica_of)] if replica_of else []
         self.process = subprocess.Popen(
             [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes" if self.persistent else "no", "--dir", str(self.workdir)],
+             "--appendonly", "yes" if self.persistent else "no", "--dir", str(self.workdir), *replication],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis.from_url(self.url, socket_timeout=1)
         wait_for(lambda: self._answers(client), timeout=10)
@@ -137,3 +139,86 @@ class PrivatePostgres:
     def destroy(self) -> None:
         self.stop("immediate")
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+class PrivateSentinels:
+    """A Redis primary, one replica (``--replicaof``) and three Sentinels, each on a free port:
+    kill the primary and the Sentinels promote the replica. Debian has no separate
+    ``redis-sentinel`` binary; ``redis-server <conf> --sentinel`` is the same program.
+    Failure is noticed after ``down_after_ms``; the config files are the Sentinels' to rewrite."""
+
+    def __init__(self, workdir: Path, service: str = "ejia", down_after_ms: int = 1000):
+        self.workdir = Path(workdir)
+        self.service = service
+        self.down_after_ms = down_after_ms
+        self.primary = PrivateRedis(self.workdir / "primary")
+        self.replica = PrivateRedis(self.workdir / "replica")
+        self.sentinel_ports = [free_port() for _ in range(3)]
+        self.sentinels: list[subprocess.Popen] = []
+
+    def url(self, db: int = 0, service: str | None = None) -> str:
+        hosts = ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
+        return f"redis+sentinel://{hosts}/{service or self.service}/{db}"
+
+    def start(self) -> None:
+        for server in (self.primary, self.replica):
+            server.workdir.mkdir(parents=True, exist_ok=True)
+        self.primary.start()
+        self.replica.start(replica_of=self.primary.port)
+        wait_for(lambda: self._info(self.replica.port).get("master_link_status") == "up", timeout=20)
+        for n, port in enumerate(self.sentinel_ports):
+            conf = self.workdir / f"sentinel-{n}.conf"
+            conf.write_text(
+                f"port {port}\nbind 127.0.0.1\ndaemonize no\ndir {self.workdir}\n"
+                f"sentinel monitor {self.service} 127.0.0.1 {self.primary.port} 2\n"
+                f"sentinel down-after-milliseconds {self.service} {self.down_after_ms}\n"
+                f"sentinel failover-timeout {self.service} 3000\n"
+                f"sentinel parallel-syncs {self.service} 1\n")
+            self.sentinels.append(subprocess.Popen([redis_binary(), str(conf), "--sentinel"],
+                                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait_for(self._sentinels_ready, timeout=30, interval=0.2)
+
+    @staticmethod
+    def _info(port: int) -> dict:
+        try:
+            return redis.Redis(port=port, socket_timeout=1).info("replication")
+        except redis.RedisError:
+            return {}
+
+    def _sentinel(self, port: int) -> redis.Redis:
+        return redis.Redis(port=port, socket_timeout=1, decode_responses=True)
+
+    def _sentinels_ready(self) -> bool:
+        """Every Sentinel sees the replica and the two other Sentinels (needed to agree on a failover)."""
+        for port in self.sentinel_ports:
+            try:
+                state = self._sentinel(port).sentinel_master(self.service)
+            except redis.RedisError:
+                return False
+            if state.get("num-slaves", 0) < 1 or state.get("num-other-sentinels", 0) < 2:
+                return False
+        return True
+
+    def primary_port(self) -> int | None:
+        """The primary's port as the Sentinels agree on it now (None while they disagree)."""
+        seen = set()
+        for port in self.sentinel_ports:
+            try:
+                seen.add(int(self._sentinel(port).sentinel_get_master_addr_by_name(self.service)[1]))
+            except (redis.RedisError, TypeError):
+                return None
+        return seen.pop() if len(seen) == 1 else None
+
+    def kill_primary_and_wait_for_failover(self, timeout: float = 30) -> None:
+        """SIGKILL the primary; return once every Sentinel names the replica, and it takes writes."""
+        self.primary.kill()
+        wait_for(lambda: self.primary_port() == self.replica.port, timeout=timeout, interval=0.2)
+        wait_for(lambda: self._info(self.replica.port).get("role") == "master", timeout=timeout, interval=0.2)
+
+    def stop(self) -> None:
+        for process in self.sentinels:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=10)
+        self.replica.stop()
+        self.primary.stop()
