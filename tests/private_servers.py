@@ -104,11 +104,14 @@ class PrivateRedis:
 
 class PrivatePostgres:
     """A PostgreSQL cluster of our own: ``initdb`` once, then ``start``/``stop`` at will.
+    ``PrivatePostgres(replica_of=primary)``: a streaming replica of a running one instead,
+    copied with ``pg_basebackup -R`` (initdb's defaults already allow it: wal_level=replica,
+    replication connections from 127.0.0.1 trusted).
 
     As root, initdb and postgres refuse to run, so they run as the ``postgres`` user in a
     directory it owns."""
 
-    def __init__(self):
+    def __init__(self, replica_of: "PrivatePostgres | None" = None):
         self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="ejia-pg-"))
         self.data = self.root / "data"
@@ -116,8 +119,30 @@ class PrivatePostgres:
         if os.geteuid() == 0:
             shutil.chown(self.root, "postgres", "postgres")
             self._as = ["runuser", "-u", "postgres", "--"]
-        self._run([str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
-                   "--no-sync", "-E", "UTF8", "--locale=C"])
+        if replica_of is None:
+            self._run([str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
+                       "--no-sync", "-E", "UTF8", "--locale=C"])
+        else:
+            self._run([str(PG_BIN / "pg_basebackup"), "-D", str(self.data), "-h", "127.0.0.1",
+                       "-p", str(replica_of.port), "-U", "postgres", "-R", "-X", "stream", "--no-sync"])
+
+    def sql(self, statement: str, params: tuple = ()) -> list[tuple]:
+        """One statement on this server's ``postgres`` database (autocommit)."""
+        import psycopg2
+
+        conn = psycopg2.connect(self.url, connect_timeout=5)
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute(statement, params)
+                return cur.fetchall() if cur.description else []
+        finally:
+            conn.close()
+
+    def caught_up_with(self, primary: "PrivatePostgres") -> bool:
+        """A replica: it has replayed everything the primary had written when asked."""
+        position = primary.sql("SELECT pg_current_wal_lsn()::text")[0][0]
+        return self.sql("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (position,))[0][0]
 
     @property
     def url(self) -> str:
