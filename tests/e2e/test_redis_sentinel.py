@@ -45,6 +45,14 @@ def test_an_unknown_sentinel_service_stops_a_worker_at_start_naming_it(sentinels
     assert run.returncode == 2
     assert "'ejia-typo'" in run.stderr and "ejia" in run.stderr.replace("'ejia-typo'", "")  # what they know
     assert "Traceback" not in run.stderr
+    check = subprocess.run([sys.executable, "-m", "server", "check"], cwd=str(ROOT), env=env,
+                           capture_output=True, text=True, timeout=60)  # the preflight says it as a line
+    assert check.returncode == 1 and "✗" in check.stdout and "'ejia-typo'" in check.stdout
+    assert "Traceback" not in check.stderr
+    gunicorn = subprocess.run([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", "127.0.0.1:0",
+                               "server:create_app()"], cwd=str(ROOT), env=env, capture_output=True, text=True,
+                              timeout=60)
+    assert gunicorn.returncode == 2 and "'ejia-typo'" in gunicorn.stderr and "Traceback" not in gunicorn.stderr
     # the web app's factory refuses the same way (gunicorn would not start), and installs nothing
     before = config.current()
     with pytest.raises(ConfigError, match="ejia-typo"):
