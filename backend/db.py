@@ -3,10 +3,16 @@
 Every model binds to ``db``; ``init_database(url)`` points it at SQLite (WAL) or
 PostgreSQL. Connections are opened explicitly: per request by the web adapters and
 per job by workers (``with db.connection_context():``).
+
+The proxy can be routed, for one context (a request's thread, not the process), to a read
+replica: ``backend.replica.reading_replica()`` does that around the report reads that may be
+a few seconds stale; everything else — every write, and every read a write depends on — stays
+on the primary the proxy was initialised with.
 """
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import os
 import select
@@ -21,7 +27,50 @@ from playhouse.db_url import connect as connect_url
 from playhouse.db_url import register_database
 from playhouse.pool import MaxConnectionsExceeded, PooledPostgresqlDatabase
 
-db = peewee.DatabaseProxy()
+_routed: contextvars.ContextVar[peewee.Database | None] = contextvars.ContextVar("ejia_db_routed", default=None)
+
+
+class RoutingDatabaseProxy(peewee.DatabaseProxy):
+    """peewee's ``DatabaseProxy`` whose ``obj`` — what every query, ``connect`` and
+    ``atomic`` go through — is the database routed to in this context, else the primary.
+    ``contextvars`` keep the route to the thread (or task) that set it; a thread started
+    inside the block sees it only when run in a copy of the context (admin_metrics does)."""
+
+    __slots__ = ("_primary",)
+
+    @property
+    def obj(self):
+        routed = _routed.get()
+        return routed if routed is not None else self._primary
+
+    @obj.setter
+    def obj(self, value):
+        object.__setattr__(self, "_primary", value)
+
+    @property
+    def primary(self) -> peewee.Database | None:
+        return self._primary
+
+    def __setattr__(self, attr, value):
+        object.__setattr__(self, attr, value)
+
+
+@contextlib.contextmanager
+def routed_to(database: peewee.Database | None):
+    """Queries of this context go to ``database`` inside the block (None: the primary)."""
+    token = _routed.set(database)
+    try:
+        yield
+    finally:
+        _routed.reset(token)
+
+
+def routed() -> peewee.Database | None:
+    """The database this context is routed to, if not the primary."""
+    return _routed.get()
+
+
+db = RoutingDatabaseProxy()
 log = logging.getLogger("ejia.db")
 #: What peewee raises when the database cannot be reached (refused, restarting, connection lost,
 #: or every pooled connection busy for the pool's whole wait).

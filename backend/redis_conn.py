@@ -11,6 +11,13 @@ timeouts: RQ blocks on Redis by design). Everything that answers a request uses
 lets one call through to see whether Redis is back. Redis holds nothing a resident sent
 (DESIGN §2), so a request that needs it degrades — rate limits fall back to per-process
 counters, the relay leaves outbox rows to the sweep — and never waits past WeChat's budget.
+
+Behind Sentinel (``REDIS_URL=redis+sentinel://host:port[,host:port…]/<service>/<db>``) both
+kinds are redis-py's own ``Sentinel(...).master_for(service)`` clients: every new connection
+asks the Sentinels where the primary is now, so after a failover the next connection (after a
+worker's reconnect, or once the request client's breaker lets a call through) reaches the new
+primary without a restart. The request client's connections are redis-py's
+``SentinelManagedConnection`` with the same breaker mixed in (docs/deploy.md, "Redis Sentinel").
 """
 from __future__ import annotations
 
@@ -19,18 +26,23 @@ import os
 import signal
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from redis.sentinel import Sentinel, SentinelManagedConnection
 
-from backend.config import Settings
+from backend.config import ConfigError, Settings
 
 log = logging.getLogger("ejia.redis")
 BREAKER_SECONDS = 5.0
 _FAILURES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 _embedded: dict[str, object] = {}
+SENTINEL_SCHEME = "redis+sentinel"
+DEFAULT_SENTINEL_PORT = 26379
 
 
 class CircuitBreaker:
@@ -122,18 +134,111 @@ def redis_url(settings: Settings) -> str:
     return f"unix://{embedded_socket(settings.var_dir)}"
 
 
+@dataclass(frozen=True)
+class SentinelTarget:
+    """What a ``redis+sentinel://`` URL names: the Sentinels to ask, the service (the name in
+    their ``sentinel monitor`` line), the database number and the passwords."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    service: str
+    db: int = 0
+    username: str | None = None
+    password: str | None = None  # the Redis servers' (requirepass / ACL user)
+    sentinel_password: str | None = None  # the Sentinels' own, if they ask for one
+
+    def describe(self) -> str:
+        return ",".join(f"{host}:{port}" for host, port in self.sentinels)
+
+
+def is_sentinel_url(url: str) -> bool:
+    return url.split("://", 1)[0].lower() == SENTINEL_SCHEME
+
+
+def parse_sentinel_url(url: str) -> SentinelTarget:
+    """``redis+sentinel://[[user]:password@]host[:port][,host[:port]…]/<service>[/<db>][?sentinel_password=…]``;
+    a ConfigError naming REDIS_URL when it cannot be read."""
+    parts = urlsplit(url)
+    userinfo, _, hostlist = parts.netloc.rpartition("@")
+    username, _, password = userinfo.partition(":") if userinfo else ("", "", "")
+    sentinels = []
+    for item in filter(None, (h.strip() for h in hostlist.split(","))):
+        host, _, port = item.rpartition(":") if ":" in item else (item, "", str(DEFAULT_SENTINEL_PORT))
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"REDIS_URL: {item!r} is not a Sentinel host:port")
+        sentinels.append((host, int(port)))
+    if not sentinels:
+        raise ConfigError("REDIS_URL: a redis+sentinel:// URL needs at least one Sentinel host:port")
+    path = [unquote(p) for p in parts.path.split("/") if p]
+    if not path or len(path) > 2:
+        raise ConfigError("REDIS_URL: a redis+sentinel:// URL ends /<service>/<db>, e.g. /ejia/0")
+    if len(path) == 2 and not path[1].isdigit():
+        raise ConfigError(f"REDIS_URL: database {path[1]!r} is not a number")
+    query = parse_qs(parts.query)
+    return SentinelTarget(tuple(sentinels), path[0], int(path[1]) if len(path) == 2 else 0,
+                          unquote(username) or None, unquote(password) or None,
+                          (query.get("sentinel_password") or [None])[0])
+
+
+def _sentinel_client(target: SentinelTarget, timeout: float, connect_timeout: float, **pool_kwargs) -> redis.Redis:
+    """redis-py's Sentinel client for the primary: every new connection asks the Sentinels (each
+    within ``connect_timeout``) for the primary's address first."""
+    sentinels = Sentinel(list(target.sentinels), sentinel_kwargs={
+        "socket_timeout": connect_timeout, "socket_connect_timeout": connect_timeout,
+        "password": target.sentinel_password, "retry": Retry(NoBackoff(), 0)})
+    return sentinels.master_for(target.service, db=target.db, username=target.username,
+                                password=target.password, socket_timeout=timeout,
+                                socket_connect_timeout=connect_timeout, **pool_kwargs)
+
+
+def verify_sentinel_service(settings: Settings) -> None:
+    """At process start (server.bootstrap): refuse a Sentinel URL whose service no Sentinel
+    knows — a typo there would otherwise look like a Redis outage for ever. One short question
+    to each Sentinel, the connection closed again (nothing is shared across gunicorn's fork).
+    If no Sentinel answers at all, Redis is merely down (degraded, as with a plain URL): start."""
+    if not is_sentinel_url(settings.redis_url):
+        return
+    target = parse_sentinel_url(settings.redis_url)
+    answered: dict[str, str] = {}
+    for host, port in target.sentinels:
+        client = redis.Redis(host, port, password=target.sentinel_password, socket_timeout=2,
+                             socket_connect_timeout=2, retry=Retry(NoBackoff(), 0))
+        try:
+            masters = client.sentinel_masters()
+        except redis.RedisError as exc:
+            log.warning("Sentinel %s:%s did not answer (%s)", host, port, exc)
+            continue
+        finally:
+            client.close()
+        if target.service in masters:
+            return
+        answered[f"{host}:{port}"] = ", ".join(sorted(masters)) or "none"
+    if answered:
+        raise ConfigError(f"REDIS_URL: no Sentinel knows a service named {target.service!r} (asked "
+                          f"{', '.join(answered)}; the services they know: {'; '.join(sorted(set(answered.values())))})")
+    log.warning("no Sentinel of %s answered; starting without Redis (degraded)", target.describe())
+
+
 def connect(settings: Settings) -> redis.Redis:
     """For workers, the scheduler and the CLI."""
-    return redis.Redis.from_url(redis_url(settings), socket_timeout=5, socket_connect_timeout=2)
+    url = redis_url(settings)
+    if is_sentinel_url(url):
+        return _sentinel_client(parse_sentinel_url(url), timeout=5, connect_timeout=2)
+    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
 
 
 def connect_for_requests(settings: Settings, breaker: CircuitBreaker | None = None) -> redis.Redis:
     """For anything on a request path: short timeouts, no retries, a circuit breaker."""
     url = redis_url(settings)
+    breaker = breaker or CircuitBreaker()
+    timeout = settings.redis_request_timeout_ms / 1000
+    if is_sentinel_url(url):
+        guarded = type("GuardedSentinelManagedConnection", (_Guarded, SentinelManagedConnection),
+                       {"breaker": breaker})
+        return _sentinel_client(parse_sentinel_url(url), timeout=timeout, connect_timeout=timeout,
+                                connection_class=guarded, retry=Retry(NoBackoff(), 0))
     base = (redis.UnixDomainSocketConnection if url.startswith("unix://")
             else redis.SSLConnection if url.startswith("rediss://") else redis.Connection)
-    guarded = type(f"Guarded{base.__name__}", (_Guarded, base), {"breaker": breaker or CircuitBreaker()})
-    timeout = settings.redis_request_timeout_ms / 1000
+    guarded = type(f"Guarded{base.__name__}", (_Guarded, base), {"breaker": breaker})
     pool = redis.ConnectionPool.from_url(url, connection_class=guarded, socket_timeout=timeout,
                                          socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))
     return redis.Redis(connection_pool=pool)

@@ -11,6 +11,7 @@ from flask import jsonify, render_template, request, url_for
 
 from backend import clock
 from backend.models import Area, Event
+from backend.replica import reading_replica
 from backend.services import audit
 from backend.workflow import OPEN_STATUSES
 from console import auth, rendering
@@ -44,10 +45,11 @@ def map_page():
 @auth.login_required
 def map_areas():
     login = auth.current()
-    areas = (Area.select(Area.id, Area.name, Area.code, Area.level, Area.boundary)
-             .where(Area.path.startswith(login.scope_path) & Area.boundary.is_null(False)
-                    & Area.level.in_(("community", "grid")))
-             .order_by(Area.path))
+    with reading_replica():
+        areas = list(Area.select(Area.id, Area.name, Area.code, Area.level, Area.boundary)
+                     .where(Area.path.startswith(login.scope_path) & Area.boundary.is_null(False)
+                            & Area.level.in_(("community", "grid")))
+                     .order_by(Area.path))
     features = [{"type": "Feature", "geometry": a.boundary,
                  "properties": {"id": a.id, "name": a.name, "code": a.code, "level": a.level}} for a in areas]
     return jsonify({"type": "FeatureCollection", "features": features})
@@ -58,11 +60,11 @@ def map_areas():
 def map_events():
     login = auth.current()
     flt = EventFilter.from_args(request.args)
-    query = (filtered_events(flt, login.staff).where(Event.lat.is_null(False))
-             .order_by(Event.id.desc()).limit(MAX_MARKERS))
     now = clock.now()
     features = []
-    query = list(query)
+    with reading_replica():  # the markers may be seconds stale; the audit row below is written on the primary
+        query = list(filtered_events(flt, login.staff).where(Event.lat.is_null(False))
+                     .order_by(Event.id.desc()).limit(MAX_MARKERS))
     audit.restricted_views(login.actor(), query, "console_map")
     for event in query:
         state = deadline_state(event, now)[0] if event.status in OPEN_STATUSES else "ok"

@@ -14,6 +14,7 @@ from flask import render_template, request, url_for
 from backend import clock
 from backend.metrics import format_rate
 from backend.models import Area, Category
+from backend.replica import reading_replica
 from backend.services import admin_metrics
 from backend.services.admin_areas import area_choices
 from backend.services.queries import areas_in_order
@@ -89,12 +90,14 @@ def chart_data(data: dict) -> dict:
 def metrics():
     login = auth.current()
     start_day, end_day = _period(request.args)
-    scope = _scope(login, request.args)
-    data = page_data(scope, start_day, end_day)
-    stored = admin_metrics.stored_months()
+    with reading_replica():  # figures may be seconds stale (backend/replica.py)
+        scope = _scope(login, request.args)
+        data = page_data(scope, start_day, end_day)
+        stored = admin_metrics.stored_months()
+        scopes = area_choices(login.scope_path, "community")
     return render_template(
         "console/metrics.html", data=data, charts=chart_data(data), rate=format_rate,
-        scopes=area_choices(login.scope_path, "community"), rate_columns=RATE_COLUMNS,
+        scopes=scopes, rate_columns=RATE_COLUMNS,
         refreshed=min((stored[m["month"]] for m in data["trend"] if m["month"] in stored), default=None),
     )
 

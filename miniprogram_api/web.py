@@ -17,7 +17,7 @@ from flask_limiter import Limiter
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 
-from backend.redis_conn import redis_url
+from backend.redis_conn import is_sentinel_url, redis_url
 from miniprogram_api import auth, loop, media, openapi, privacy, residents, roster, staff
 from miniprogram_api.api import Call, Operation, parse_json_body, parse_path, parse_query, render
 from miniprogram_api.errors import ApiError, by_status
@@ -34,8 +34,13 @@ def operations() -> list[Operation]:
 
 
 def limiter_storage_uri(settings) -> str:
-    """flask-limiter (``limits``) spells a unix socket ``redis+unix://``; redis-py ``unix://``."""
+    """flask-limiter (``limits``) spells a unix socket ``redis+unix://``; redis-py ``unix://``.
+    Behind Sentinel the limiter gets the app's own Sentinel-managed pool (``storage_options``
+    below), so its URI only selects the plain Redis storage: ``limits``' own Sentinel storage
+    would build a second client without our timeouts and breaker."""
     url = redis_url(settings)
+    if is_sentinel_url(url):
+        return "redis://"
     return "redis+unix://" + url[len("unix://"):] if url.startswith("unix://") else url
 
 

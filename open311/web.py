@@ -12,6 +12,7 @@ from flask import Blueprint, current_app, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from backend.errors import DomainError
+from backend.replica import reading_replica
 from open311 import access, service_requests, services, submit
 from open311.formats import FORMATS, format_of, render, render_errors
 from open311.params import Open311Error
@@ -70,20 +71,29 @@ def discovery(fmt):
 
 @bp.get("/services.<fmt>")
 def service_list(fmt):
-    return render(services.services_document(), _format(fmt), "services", "service")
+    fmt = _format(fmt)
+    with reading_replica():
+        document = services.services_document()
+    return render(document, fmt, "services", "service")
 
 
 @bp.get("/services/<code>.<fmt>")
 def service_definition(code, fmt):
     fmt = _format(fmt)
-    return render(services.definition_document(code), fmt, "service_definition")
+    with reading_replica():
+        document = services.definition_document(code)
+    return render(document, fmt, "service_definition")
 
 
+# GET requests read from the replica when there is a usable one (backend/replica.py): the key's
+# check before (it writes last_used_at) and the audit row of a full read after stay on the
+# primary. GET tokens/{token} stays on the primary: a client asks it right after its POST.
 @bp.get("/requests.<fmt>")
 def request_list(fmt):
     fmt = _format(fmt)
     reader = access.reader(request.args)
-    events = service_requests.find_requests(request.args, reader)
+    with reading_replica():
+        events = service_requests.find_requests(request.args, reader)
     return render(service_requests.documents(events, reader), fmt, "service_requests", "request")
 
 
@@ -97,7 +107,8 @@ def request_create(fmt):
 def request_one(request_id, fmt):
     fmt = _format(fmt)
     reader = access.reader(request.args)
-    event = service_requests.find_request(request_id, reader)
+    with reading_replica():
+        event = service_requests.find_request(request_id, reader)
     return render(service_requests.documents([event], reader), fmt, "service_requests", "request")
 
 

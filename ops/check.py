@@ -56,6 +56,8 @@ def run_checks(settings) -> list[Line]:
     lines = [_guard("生产设置", production_settings, settings)]
     database = _guard("数据库", database_ready, settings)
     lines.append(database)
+    if settings.database_replica_url:
+        lines.append(_guard("只读副本", replica_ready, settings))
     lines.append(_guard("Redis", redis_persistent, settings))
     lines += _wechat(settings)
     lines.append(_guard("短信", sms_configured, settings))
@@ -113,6 +115,18 @@ def database_ready(settings):
     if pending:
         return False, f"{engine} 能连上，但有 {len(pending)} 个迁移没做（{pending[0]} …）：运行 python -m server migrate"
     return True, f"{engine} 能连上，迁移已是最新"
+
+
+def replica_ready(settings):
+    """DATABASE_REPLICA_URL: answering and within the lag bound, or reports fall back to the primary."""
+    from backend import replica
+
+    current = replica.installed() or replica.install(settings)
+    status = current.status()
+    if status.usable:
+        return True, f"统计、地图、导出和 Open311 查询从副本读（{status.reason}，落后 {status.lag_seconds or 0:g} 秒）"
+    return False, (f"副本现在不能读（{status.reason}），这些查询改从主库读：检查 DATABASE_REPLICA_URL 和复制状态，"
+                   f"允许落后 {settings.database_replica_max_lag_seconds} 秒（docs/deploy.md）")
 
 
 def redis_persistent(settings):

@@ -235,6 +235,7 @@ def another_live_server(settings: config.Settings):
     """A second app on a real port (on another Redis, another database). Creating an app
     installs its settings, relay and database binding process-wide: the ones before are put
     back afterwards."""
+    from backend import replica
     from backend.db import db, init_database
     from workers import relay
 
@@ -248,6 +249,7 @@ def another_live_server(settings: config.Settings):
         if not db.is_closed():
             db.close()
         init_database(before.database_url)
+        replica.install(before)
         db.connect(reuse_if_open=True)
         config.install(before)
         if previous_relay is None:

@@ -60,10 +60,12 @@ class PrivateRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> None:
+    def start(self, replica_of: int | None = None) -> None:
+        """``replica_of``: the port of a primary on 127.0.0.1 to replicate (``--replicaof``)."""
+        replication = ["--replicaof", "127.0.0.1", str(replica_of)] if replica_of else []
         self.process = subprocess.Popen(
             [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes" if self.persistent else "no", "--dir", str(self.workdir)],
+             "--appendonly", "yes" if self.persistent else "no", "--dir", str(self.workdir), *replication],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis.from_url(self.url, socket_timeout=1)
         wait_for(lambda: self._answers(client), timeout=10)
@@ -102,11 +104,14 @@ class PrivateRedis:
 
 class PrivatePostgres:
     """A PostgreSQL cluster of our own: ``initdb`` once, then ``start``/``stop`` at will.
+    ``PrivatePostgres(replica_of=primary)``: a streaming replica of a running one instead,
+    copied with ``pg_basebackup -R`` (initdb's defaults already allow it: wal_level=replica,
+    replication connections from 127.0.0.1 trusted).
 
     As root, initdb and postgres refuse to run, so they run as the ``postgres`` user in a
     directory it owns."""
 
-    def __init__(self):
+    def __init__(self, replica_of: "PrivatePostgres | None" = None):
         self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="ejia-pg-"))
         self.data = self.root / "data"
@@ -114,8 +119,30 @@ class PrivatePostgres:
         if os.geteuid() == 0:
             shutil.chown(self.root, "postgres", "postgres")
             self._as = ["runuser", "-u", "postgres", "--"]
-        self._run([str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
-                   "--no-sync", "-E", "UTF8", "--locale=C"])
+        if replica_of is None:
+            self._run([str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
+                       "--no-sync", "-E", "UTF8", "--locale=C"])
+        else:
+            self._run([str(PG_BIN / "pg_basebackup"), "-D", str(self.data), "-h", "127.0.0.1",
+                       "-p", str(replica_of.port), "-U", "postgres", "-R", "-X", "stream", "--no-sync"])
+
+    def sql(self, statement: str, params: tuple = ()) -> list[tuple]:
+        """One statement on this server's ``postgres`` database (autocommit)."""
+        import psycopg2
+
+        conn = psycopg2.connect(self.url, connect_timeout=5)
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute(statement, params)
+                return cur.fetchall() if cur.description else []
+        finally:
+            conn.close()
+
+    def caught_up_with(self, primary: "PrivatePostgres") -> bool:
+        """A replica: it has replayed everything the primary had written when asked."""
+        position = primary.sql("SELECT pg_current_wal_lsn()::text")[0][0]
+        return self.sql("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (position,))[0][0]
 
     @property
     def url(self) -> str:
@@ -137,3 +164,86 @@ class PrivatePostgres:
     def destroy(self) -> None:
         self.stop("immediate")
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+class PrivateSentinels:
+    """A Redis primary, one replica (``--replicaof``) and three Sentinels, each on a free port:
+    kill the primary and the Sentinels promote the replica. Debian has no separate
+    ``redis-sentinel`` binary; ``redis-server <conf> --sentinel`` is the same program.
+    Failure is noticed after ``down_after_ms``; the config files are the Sentinels' to rewrite."""
+
+    def __init__(self, workdir: Path, service: str = "ejia", down_after_ms: int = 1000):
+        self.workdir = Path(workdir)
+        self.service = service
+        self.down_after_ms = down_after_ms
+        self.primary = PrivateRedis(self.workdir / "primary")
+        self.replica = PrivateRedis(self.workdir / "replica")
+        self.sentinel_ports = [free_port() for _ in range(3)]
+        self.sentinels: list[subprocess.Popen] = []
+
+    def url(self, db: int = 0, service: str | None = None) -> str:
+        hosts = ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
+        return f"redis+sentinel://{hosts}/{service or self.service}/{db}"
+
+    def start(self) -> None:
+        for server in (self.primary, self.replica):
+            server.workdir.mkdir(parents=True, exist_ok=True)
+        self.primary.start()
+        self.replica.start(replica_of=self.primary.port)
+        wait_for(lambda: self._info(self.replica.port).get("master_link_status") == "up", timeout=20)
+        for n, port in enumerate(self.sentinel_ports):
+            conf = self.workdir / f"sentinel-{n}.conf"
+            conf.write_text(
+                f"port {port}\nbind 127.0.0.1\ndaemonize no\ndir {self.workdir}\n"
+                f"sentinel monitor {self.service} 127.0.0.1 {self.primary.port} 2\n"
+                f"sentinel down-after-milliseconds {self.service} {self.down_after_ms}\n"
+                f"sentinel failover-timeout {self.service} 3000\n"
+                f"sentinel parallel-syncs {self.service} 1\n")
+            self.sentinels.append(subprocess.Popen([redis_binary(), str(conf), "--sentinel"],
+                                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait_for(self._sentinels_ready, timeout=30, interval=0.2)
+
+    @staticmethod
+    def _info(port: int) -> dict:
+        try:
+            return redis.Redis(port=port, socket_timeout=1).info("replication")
+        except redis.RedisError:
+            return {}
+
+    def _sentinel(self, port: int) -> redis.Redis:
+        return redis.Redis(port=port, socket_timeout=1, decode_responses=True)
+
+    def _sentinels_ready(self) -> bool:
+        """Every Sentinel sees the replica and the two other Sentinels (needed to agree on a failover)."""
+        for port in self.sentinel_ports:
+            try:
+                state = self._sentinel(port).sentinel_master(self.service)
+            except redis.RedisError:
+                return False
+            if state.get("num-slaves", 0) < 1 or state.get("num-other-sentinels", 0) < 2:
+                return False
+        return True
+
+    def primary_port(self) -> int | None:
+        """The primary's port as the Sentinels agree on it now (None while they disagree)."""
+        seen = set()
+        for port in self.sentinel_ports:
+            try:
+                seen.add(int(self._sentinel(port).sentinel_get_master_addr_by_name(self.service)[1]))
+            except (redis.RedisError, TypeError):
+                return None
+        return seen.pop() if len(seen) == 1 else None
+
+    def kill_primary_and_wait_for_failover(self, timeout: float = 30) -> None:
+        """SIGKILL the primary; return once every Sentinel names the replica, and it takes writes."""
+        self.primary.kill()
+        wait_for(lambda: self.primary_port() == self.replica.port, timeout=timeout, interval=0.2)
+        wait_for(lambda: self._info(self.replica.port).get("role") == "master", timeout=timeout, interval=0.2)
+
+    def stop(self) -> None:
+        for process in self.sentinels:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=10)
+        self.replica.stop()
+        self.primary.stop()

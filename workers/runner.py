@@ -12,7 +12,10 @@ works as well: every job bootstraps what it needs (workers/context.py).
 Draining on its own (issue 13): before taking jobs, and again whenever it gets Redis back
 after losing it, the worker relays the outbox rows nobody enqueued (``relay.sweep``) — a
 report filed while Redis was down reaches its grid worker as soon as a worker runs, with
-``--burst`` too, instead of waiting for the scheduler's next sweep.
+``--burst`` too, instead of waiting for the scheduler's next sweep. Behind Sentinel the
+worker's client is Sentinel-managed (backend/redis_conn.py): RQ's reconnect loop reaches the
+new primary after a failover, and the worker restarts RQ's scheduler process, which exits
+when Redis goes away (``revive_scheduler``).
 """
 from __future__ import annotations
 
@@ -63,7 +66,27 @@ class DrainsOutbox:
             self._redis_lost = False
             log.info("Redis is back")
             self.relay_pending()
+        self.revive_scheduler()
         return result
+
+    def revive_scheduler(self) -> None:
+        """RQ's scheduler process (``with_scheduler``: retries' backoff, deferred sends) exits
+        when it loses Redis — a restart, a Sentinel failover — and RQ starts it again only at its
+        next maintenance run, up to ten minutes later. Start it again now: its locks carry the
+        same scheduler name, so RQ's ``acquire_locks`` refreshes them instead of waiting for
+        them to expire. A worker whose scheduler never started (another worker holds the
+        locks) has nothing to revive."""
+        scheduler = getattr(self, "scheduler", None)
+        process = getattr(scheduler, "_process", None)
+        if process is None or process.is_alive():
+            return
+        try:
+            scheduler.acquire_locks(auto_start=True)
+        except redis.exceptions.RedisError as exc:
+            log.warning("could not restart RQ's scheduler yet (%s)", exc)
+            return
+        if scheduler._process is not process:
+            log.info("RQ's scheduler had stopped (Redis was lost); started it again")
 
 
 class DrainingSimpleWorker(DrainsOutbox, SimpleWorker):

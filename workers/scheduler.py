@@ -2,12 +2,20 @@
 
 RQ evaluates cron strings in UTC: "0 0 * * *" is 08:00 Asia/Shanghai. Running two
 schedulers is harmless (every job is idempotent) but wasteful; run one.
+
+RQ's ``CronScheduler.start`` returns by raising when it loses Redis; ``run_scheduler`` starts
+it again (backing off up to ``MAX_WAIT_SECONDS``) with the same schedule, so a Redis restart
+or a Sentinel failover (its client asks the Sentinels for the new primary) needs no restart
+of this process.
 """
 from __future__ import annotations
 
 import logging
+import time
 
+import redis
 from rq.cron import CronScheduler
+from rq.exceptions import StopRequested
 
 from backend.config import Settings
 from backend.redis_conn import connect
@@ -38,10 +46,26 @@ def build_scheduler(settings: Settings) -> CronScheduler:
     return scheduler
 
 
+MAX_WAIT_SECONDS = 30.0
+
+
 def run_scheduler(settings: Settings, once: bool = False) -> int:
     scheduler = build_scheduler(settings)
     if once:
         scheduler.enqueue_jobs()
         return 0
-    scheduler.start()
-    return 0
+    wait = 1.0
+    while True:
+        started = time.monotonic()
+        try:
+            scheduler.start()  # returns on SIGTERM/SIGINT
+            return 0
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            if time.monotonic() - started > 2 * MAX_WAIT_SECONDS:
+                wait = 1.0  # it had been running: a fresh outage
+            log.warning("lost Redis (%s); starting the scheduler again in %.0f s", exc, wait)
+            try:
+                time.sleep(wait)
+            except StopRequested:  # SIGTERM while waiting (RQ's handler is still installed)
+                return 0
+            wait = min(wait * 2, MAX_WAIT_SECONDS)

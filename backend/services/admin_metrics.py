@@ -16,6 +16,7 @@ figures for the chosen period are always live.
 """
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 from typing import Any, Iterable, Sequence
 
@@ -24,6 +25,7 @@ import peewee
 from backend import clock
 from backend.db import db, is_postgres, transaction
 from backend.metrics import NOT_CASES
+from backend.replica import on_primary
 from backend.models.rollups import MetricMonth, MetricMonthState
 
 COUNT_FIELDS = (
@@ -184,7 +186,8 @@ def _run_all(queries: list[tuple[str, list]]) -> list[list[tuple]]:
             return run_here(query)
 
     with ThreadPoolExecutor(max_workers=len(queries) - 1, thread_name_prefix="metrics") as pool:
-        others = [pool.submit(run, query) for query in queries[1:]]
+        # each in a copy of this context: a request reading from the replica reads all from it
+        others = [pool.submit(contextvars.copy_context().run, run, query) for query in queries[1:]]
         first = run_here(queries[0])
         return [first] + [future.result() for future in others]
 
@@ -322,9 +325,18 @@ def monthly_sums(labels: Sequence[str], scope_path: str | None = None, now: dt.d
     complete = [label for label in labels if month_bounds(label)[1] <= now]
     stored = {row.month for row in MetricMonthState.select(MetricMonthState.month)
               .where(MetricMonthState.month.in_(complete))} if complete else set()
-    for label in complete:
-        if label not in stored:
-            refresh_month(label)
+    missing = [label for label in complete if label not in stored]
+    if missing:
+        # A rollup is written (on the primary) and read straight back: from the primary too, as
+        # a replica may not have it yet (a read a write depends on).
+        with on_primary():
+            for label in missing:
+                refresh_month(label)
+            return _monthly_sums_from(labels, complete, scope_path, known)
+    return _monthly_sums_from(labels, complete, scope_path, known)
+
+
+def _monthly_sums_from(labels, complete, scope_path, known) -> dict[str, dict]:
     out = {label: empty_sums() for label in labels}
     if complete:
         query = (MetricMonth.select(MetricMonth.month, *[peewee.fn.SUM(getattr(MetricMonth, name))

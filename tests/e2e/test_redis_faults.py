@@ -136,3 +136,28 @@ def test_a_hung_redis_fails_fast_behind_the_breaker(private_redis, settings):
         private_redis.resume()
     assert 0.15 < durations[0] < 1.0  # the first call waits for its timeout …
     assert max(durations[1:]) < 0.05  # … the rest are refused at once while the breaker is open
+
+
+def test_the_scheduler_process_waits_out_a_redis_outage_instead_of_exiting(private_redis, settings, tmp_path):
+    """RQ's CronScheduler raises out of ``start`` when Redis goes away (a restart, a Sentinel
+    failover): ``python -m server scheduler`` starts it again once Redis answers."""
+    from rq.cron import CronScheduler
+
+    from tests.workers_run import stop_process, wait_for
+
+    private_redis.stop()
+    log_path = tmp_path / "scheduler.log"
+    with open(log_path, "wb") as out:
+        scheduler = subprocess.Popen([sys.executable, "-m", "server", "scheduler"], cwd=str(ROOT),
+                                     env=worker_env(config.current(), REDIS_URL=private_redis.url),
+                                     stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for(lambda: "lost Redis" in log_path.read_text(errors="replace"), timeout=30)
+        assert scheduler.poll() is None
+        private_redis.start()
+        client = redis_lib.Redis.from_url(private_redis.url)
+        wait_for(lambda: [s.name for s in CronScheduler.all(client)] == ["ejia-scheduler"], timeout=30, interval=0.2)
+        assert scheduler.poll() is None
+    finally:
+        stop_process(scheduler)
+    assert scheduler.returncode == 0, log_path.read_text(errors="replace")[-2000:]

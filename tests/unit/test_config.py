@@ -62,3 +62,46 @@ def test_trusted_proxies_is_a_small_count():
     for bad in ("-1", "9", "yes"):
         with pytest.raises(ConfigError, match="TRUSTED_PROXIES"):
             load_settings(environ={"TRUSTED_PROXIES": bad})
+
+
+def test_a_sentinel_url_names_its_sentinels_service_database_and_passwords():
+    from backend.redis_conn import parse_sentinel_url
+
+    target = parse_sentinel_url("redis+sentinel://:s3cret@10.0.0.1:26379,10.0.0.2,sentinel-3:26380/ejia/2"
+                                "?sentinel_password=sp")
+    assert target.sentinels == (("10.0.0.1", 26379), ("10.0.0.2", 26379), ("sentinel-3", 26380))
+    assert (target.service, target.db, target.password, target.sentinel_password) == ("ejia", 2, "s3cret", "sp")
+    assert target.username is None
+    plain = parse_sentinel_url("redis+sentinel://h:1/mymaster")
+    assert (plain.service, plain.db, plain.password) == ("mymaster", 0, None)
+
+
+@pytest.mark.parametrize("url, says", [
+    ("redis+sentinel://h:26379", "/<service>/<db>"),
+    ("redis+sentinel://h:26379/ejia/zero", "'zero' is not a number"),
+    ("redis+sentinel://h:port/ejia/0", "'h:port' is not a Sentinel host:port"),
+    ("redis+sentinel://h:99999/ejia/0", "is not a Sentinel host:port"),
+    ("redis+sentinel:///ejia/0", "at least one Sentinel"),
+    ("redis+sentinel://h:1/ejia/0/extra", "/<service>/<db>"),
+])
+def test_a_malformed_sentinel_url_refuses_to_start_naming_redis_url(url, says):
+    with pytest.raises(ConfigError) as err:
+        load_settings(environ={"REDIS_URL": url})
+    assert str(err.value).startswith("REDIS_URL:") and says in str(err.value)
+
+
+def test_a_replica_url_is_a_postgresql_replica_of_a_postgresql_primary_or_the_primary_itself():
+    primary = "postgresql://u@db1/ejia"
+    same = load_settings(environ={"DATABASE_URL": primary, "DATABASE_REPLICA_URL": primary})
+    assert same.database_replica_url == primary and same.database_replica_max_lag_seconds == 10
+    other = load_settings(environ={"DATABASE_URL": primary, "DATABASE_REPLICA_URL": "postgresql+pool://u@db2/ejia",
+                                   "DATABASE_REPLICA_MAX_LAG_SECONDS": "30"})
+    assert other.database_replica_max_lag_seconds == 30
+    sqlite = "sqlite:////tmp/x.db"
+    assert load_settings(environ={"DATABASE_URL": sqlite, "DATABASE_REPLICA_URL": sqlite}).database_replica_url
+    with pytest.raises(ConfigError, match="DATABASE_REPLICA_URL: a read replica needs a PostgreSQL DATABASE_URL"):
+        load_settings(environ={"DATABASE_URL": sqlite, "DATABASE_REPLICA_URL": primary})
+    with pytest.raises(ConfigError, match="DATABASE_REPLICA_URL: unsupported scheme 'mysql'"):
+        load_settings(environ={"DATABASE_URL": primary, "DATABASE_REPLICA_URL": "mysql://db2/ejia"})
+    with pytest.raises(ConfigError, match="DATABASE_REPLICA_MAX_LAG_SECONDS"):
+        load_settings(environ={"DATABASE_URL": primary, "DATABASE_REPLICA_MAX_LAG_SECONDS": "0"})
