@@ -42,7 +42,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-MIN_RATIO = 0.60
+MIN_RATIO = 0.60  # /wechat ÷ the echo (DESIGN §9; issue 18 asks it of the bare app's echo too)
+MIN_ECHO_RATIO = 0.85  # the echo in the app ÷ the same echo in a bare app: what the app's hooks cost (issue 18)
 MAX_P99_MS = 50.0
 RECONNECT_EVERY = 200
 WARMUP_S = 1.5
@@ -317,8 +318,10 @@ def main() -> int:
     best = {name: max(r["rps"] for r in runs) for name, runs in results.items()}
     ratio = best["/wechat"] / best["echo"] if best["echo"] else 0.0
     print("throughput (best round): " + ", ".join(f"{name} {rps:.0f} req/s" for name, rps in best.items()))
+    echo_ratio = best["echo"] / best["echo (bare app)"] if best["echo (bare app)"] else 0.0
     print(f"ratio /wechat : echo on the same server = {ratio:.2f} (target ≥ {MIN_RATIO:.2f}); "
-          f"/wechat : bare-app echo = {best['/wechat'] / best['echo (bare app)']:.2f} (reference)")
+          f"/wechat : bare-app echo = {best['/wechat'] / best['echo (bare app)']:.2f} (issue 18's goal ≥ {MIN_RATIO:.2f}); "
+          f"echo in the app : bare-app echo = {echo_ratio:.2f} (target ≥ {MIN_ECHO_RATIO:.2f})")
     for name in results:
         p = percentiles(sorted(x for r in results[name] for x in r["latencies"]))
         target = f" (target ≤ {MAX_P99_MS:.0f})" if name == "/wechat" else ""
@@ -331,6 +334,8 @@ def main() -> int:
     failed = []
     if ratio < MIN_RATIO:
         failed.append(f"ratio {ratio:.2f} < {MIN_RATIO}")
+    if echo_ratio < MIN_ECHO_RATIO:
+        failed.append(f"echo ratio {echo_ratio:.2f} < {MIN_ECHO_RATIO}")
     if ours["p99"] > MAX_P99_MS:
         failed.append(f"p99 {ours['p99']:.1f} ms > {MAX_P99_MS:.0f} ms")
     errors = sum(r["errors"] for runs in results.values() for r in runs)
