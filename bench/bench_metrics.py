@@ -46,7 +46,7 @@ WITH grids AS (SELECT array_agg(id ORDER BY id) ids, array_agg(path ORDER BY id)
      cats AS (SELECT array_agg(id ORDER BY id) ids FROM category WHERE parent_id IS NOT NULL)
 INSERT INTO event (number, description, category_id, status, grid_id, area_path, source, anonymous, urgent,
   quick_record, reopen_count, created_at, accepted_at, resolve_due_at, resolved_at, closed_at, updated_at,
-  location_confirmed, sla_level)
+  location_confirmed, sla_level, sensitivity)
 SELECT 'B' || g, '压测事件', c.ids[(1 + (g * 7919) % array_length(c.ids, 1))::int], s.status,
   gr.ids[(1 + (g * 104729) % array_length(gr.ids, 1))::int],
   gr.paths[(1 + (g * 104729) % array_length(gr.ids, 1))::int],
@@ -54,7 +54,7 @@ SELECT 'B' || g, '压测事件', c.ids[(1 + (g * 7919) % array_length(c.ids, 1))
   s.created, s.created + interval '1 hour' * (1 + g % 7)::int, s.created + interval '5 days',
   CASE WHEN s.status IN ('resolved', 'closed') THEN s.created + interval '1 hour' * (10 + (g * 31) % 200)::int END,
   CASE WHEN s.status = 'closed' THEN s.created + interval '1 hour' * (12 + (g * 31) % 200)::int END,
-  s.created, true, 'ok'
+  s.created, true, 'ok', 'public'
 FROM generate_series(1::bigint, {events}::bigint) g, grids gr, cats c,
 LATERAL (SELECT timestamp '{start}' + (g::float / {events}) * interval '1095 days' AS created,
                 CASE WHEN g % 33 = 0 THEN 'closed' WHEN g % 10 < 7 THEN 'closed' WHEN g % 10 = 7 THEN 'processing'
