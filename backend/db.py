@@ -87,6 +87,7 @@ SQLITE_PRAGMAS = {
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 CONNECT_TIMEOUT_SECONDS = 2  # libpq's minimum
 
+_made: "weakref.WeakSet[peewee.Database]" = weakref.WeakSet()  # every database make_database built
 _checkout = threading.local()  # .unprobed: this thread takes a pooled connection without the probe
 _prepared: "weakref.WeakKeyDictionary[object, set[str]]" = weakref.WeakKeyDictionary()
 _prepared_lock = threading.Lock()
@@ -188,6 +189,7 @@ def make_database(url: str) -> peewee.Database:
         database = connect_url(url, autoconnect=False, **options)
     else:
         raise ValueError(f"DATABASE_URL: unsupported scheme {scheme!r} (use sqlite:/// or postgresql://)")
+    _made.add(database)
     return database
 
 
@@ -215,14 +217,15 @@ def pooled_url(url: str) -> str:
 def _forget_inherited_connections() -> None:
     """In a forked child (RQ's forking worker, gunicorn with a preloaded app): the parent's
     connections are the parent's — the child must neither use nor close them (closing would end
-    the parent's session on the shared socket). Drop them from the pool and this thread's
-    state; the child opens its own."""
-    database = db.obj
-    if database is None:
-        return
-    if hasattr(database, "_in_use"):
-        database._connections, database._in_use = [], {}
-    database._state.reset()
+    the parent's session on the shared socket). Drop them from every pool and every database's
+    state (the primary, a replica, any made by ``make_database``); the child opens its own."""
+    databases = set(_made)
+    if db.obj is not None:
+        databases.add(db.obj)
+    for database in databases:
+        if hasattr(database, "_in_use"):
+            database._connections, database._in_use = [], {}
+        database._state.reset()
 
 
 os.register_at_fork(after_in_child=_forget_inherited_connections)
