@@ -56,9 +56,12 @@ def verify(secret: str, timestamp: str, body: bytes, signature: str, now: float 
 
 def fan_out(connection, message: OutboxMessage, event: Event) -> int:
     """One deliver_webhook job per active subscription that wants this event's category."""
+    subscriptions = list(DepartmentSubscription.select().where(DepartmentSubscription.active == True))  # noqa: E712
+    if not subscriptions:  # the usual case: no query for the category either (issue 18, item 2)
+        return 0
     code = event.category.code if event.category_id else None
     count = 0
-    for subscription in DepartmentSubscription.select().where(DepartmentSubscription.active == True):  # noqa: E712
+    for subscription in subscriptions:
         if matches(subscription, code):
             enqueue_once(connection, "webhook", subscription.id, message.id,
                          job_id=f"webhook-{subscription.id}-{message.id}")
