@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -46,7 +47,7 @@ from tests.mp_client import MpClient, image_bytes
 from tests.private_servers import PrivatePostgres, PrivateSentinels, free_port
 from tests.rr_proxy import RoundRobinProxy
 from tests.s3_server import PrivateS3
-from tests.workers_run import ROOT, stop_process, wait_for
+from tests.workers_run import ROOT, wait_for
 
 pytestmark = pytest.mark.skipif(TEST_DB != "postgres",
                                 reason="a PostgreSQL primary with a streaming replica; SQLite has none")
@@ -99,9 +100,23 @@ class Host:
                 return False
         wait_for(answers, timeout=timeout, interval=0.2)
 
-    def stop(self) -> None:
-        if self.process is not None:
-            stop_process(self.process, timeout=20)
+    def terminate(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+
+    def stop(self, timeout: float = 20) -> None:
+        """SIGTERM (sent by ``terminate`` or here), then its whole process group killed if it
+        has not exited in time (an RQ worker's scheduler child goes with it)."""
+        if self.process is None:
+            return
+        self.terminate()
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pass
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)  # its own session (start_new_session)
+        self.process.wait(timeout=10)
 
     def tail(self, n: int = 3000) -> str:
         return self.log.read_text(errors="replace")[-n:] if self.log.exists() else ""
@@ -314,14 +329,15 @@ def test_two_web_hosts_two_workers_and_two_schedulers_ride_out_a_redis_failover_
         sentinels.kill_primary_and_wait_for_failover()
         wait_for(lambda: stream.done >= total // 2, timeout=90, interval=0.1)
         stopped_at = stream.done
-        web_b.process.terminate()  # SIGTERM: in-flight requests finish, then connections are refused
+        web_b.terminate()  # SIGTERM: in-flight requests finish, then connections are refused
         for thread in threads:
             thread.join(timeout=150)
         assert not any(t.is_alive() for t in threads), "the stream did not finish"
         assert web_b.process.wait(timeout=30) == 0  # a clean stop
         print(f"stream done in {time.monotonic() - started:.1f} s: Redis primary killed after {killed_at}, "
               f"web-b stopped after {stopped_at} of {total}; proxy {dict(proxy.answered)} refused "
-              f"{dict(proxy.refused)}; retried: {collections.Counter(stream.errors)}")
+              f"{dict(proxy.refused)}; chat pushes delivered again: {collections.Counter(stream.errors)}; "
+              f"mini-program answers: {collections.Counter(x for r in stream.mp for x in r['statuses'])}")
         assert proxy.refused[web_b.url.removeprefix("http://")] > 0  # the stream did meet the stopped host
         assert stopped_at < total
 
@@ -413,8 +429,13 @@ def test_two_web_hosts_two_workers_and_two_schedulers_ride_out_a_redis_failover_
             supervisor.stop()
         if proxy is not None:
             proxy.stop()
+        t0 = time.monotonic()
+        for host in processes:
+            host.terminate()  # all at once: each stops in parallel
         for host in processes:
             host.stop()
+        print(f"hosts stopped in {time.monotonic() - t0:.1f} s")
+        t0 = time.monotonic()
         if s3 is not None:
             s3.stop()
         if sentinels is not None:
@@ -423,3 +444,4 @@ def test_two_web_hosts_two_workers_and_two_schedulers_ride_out_a_redis_failover_
             replica.destroy()
         if primary is not None:
             primary.destroy()
+        print(f"servers down in {time.monotonic() - t0:.1f} s")
