@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
 import redis
 from rq import SimpleWorker, Worker
@@ -33,6 +34,8 @@ from workers.context import db_session, keep_connection_open
 from workers.queues import ALL_QUEUES, queue
 
 log = logging.getLogger("ejia.worker")
+REDIS_LOST = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+BOOKKEEPING_PATIENCE_SECONDS = 60.0  # a Sentinel failover takes seconds; past this, exit (systemd restarts)
 
 
 class DrainsOutbox:
@@ -87,6 +90,36 @@ class DrainsOutbox:
             return
         if scheduler._process is not process:
             log.info("RQ's scheduler had stopped (Redis was lost); started it again")
+
+
+    # RQ records a job's end, success or failure in Redis right after running it. When the
+    # primary dies under a running job (a Sentinel failover), those writes fail and RQ's loop
+    # exits the worker (found by tests/e2e/test_multi_host.py). Wait for Redis instead —
+    # Sentinel names a new primary within seconds — and record it there; each of the three is
+    # safe to run again (a heartbeat; one MULTI/EXEC of registries and counters).
+
+    def _patiently(self, call, *args, **kwargs):
+        deadline = time.monotonic() + BOOKKEEPING_PATIENCE_SECONDS
+        delay = 0.25
+        while True:
+            try:
+                return call(*args, **kwargs)
+            except REDIS_LOST as exc:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("Redis unreachable while recording a job's end (%s); again in %.2f s", exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def handle_execution_ended(self, job, queue, heartbeat_ttl):
+        return self._patiently(super().handle_execution_ended, job, queue, heartbeat_ttl)
+
+    def handle_job_success(self, job, queue, started_job_registry):
+        return self._patiently(super().handle_job_success, job, queue, started_job_registry)
+
+    def handle_job_failure(self, job, queue, started_job_registry=None, exc_string=""):
+        return self._patiently(super().handle_job_failure, job, queue, started_job_registry=started_job_registry,
+                               exc_string=exc_string)
 
 
 class DrainingSimpleWorker(DrainsOutbox, SimpleWorker):

@@ -141,3 +141,23 @@ def test_a_running_app_and_worker_carry_on_after_a_failover_and_notify_once(sent
         assert enqueued
         assert {Job.fetch(f"outbox-{i}", connection=redis).get_status() for i in enqueued} == {"finished"}
         assert redis.connection_pool.get_master_address()[1] == sentinels.replica.port
+
+
+def test_a_worker_busy_when_the_primary_dies_finishes_its_job_and_stays_up(sentinels, settings, tmp_path):
+    """A job still running when the primary is killed: RQ records its success on the dead
+    connection; the worker waits for the new primary and records it there instead of exiting
+    (found by the multi-host rehearsal, tests/e2e/test_multi_host.py)."""
+    worker_settings = settings.with_overrides(redis_url=sentinels.url(db=3))
+    redis = connect(worker_settings)
+    worker = start_worker(worker_settings, log_path=tmp_path / "worker.log")
+    try:
+        busy = queue(MAINTENANCE, redis).enqueue("time.sleep", 1, job_id="busy-across-failover")
+        wait_for(lambda: busy.get_status(refresh=True) == "started", timeout=30, interval=0.05)
+        sentinels.kill_primary_and_wait_for_failover()  # the job ends while no primary answers
+        wait_for(lambda: busy.get_status(refresh=True) == "finished", timeout=60, interval=0.3)
+        assert worker.poll() is None, (tmp_path / "worker.log").read_text(errors="replace")[-3000:]
+        after = queue(MAINTENANCE, redis).enqueue("time.sleep", 0, job_id="after-failover-too")
+        wait_for(lambda: after.get_status(refresh=True) == "finished", timeout=30, interval=0.2)
+        assert worker.poll() is None
+    finally:
+        stop_process(worker)
