@@ -138,18 +138,19 @@ def connect(*, probe: bool = True) -> None:
 
 
 @contextlib.contextmanager
-def open_connection():
-    """This thread's open connection (a request's, say) if there is one; otherwise one opened
-    for the block and closed after it. (peewee's ``connection_context`` would close a
-    connection the caller had opened.)"""
-    opened = db.is_closed()
+def open_connection(database: peewee.Database | None = None):
+    """This thread's open connection to ``database`` (default: the proxy — a request's, say) if
+    there is one; otherwise one opened for the block and closed after it. (peewee's
+    ``connection_context`` would close a connection the caller had opened.)"""
+    database = db if database is None else database
+    opened = database.is_closed()
     if opened:
-        db.connect()
+        database.connect()
     try:
         yield
     finally:
-        if opened and not db.is_closed():
-            db.close()
+        if opened and not database.is_closed():
+            database.close()
 
 
 def run_on_live_connection(statement: Callable[[], T]) -> T:

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import peewee
 
-from backend.db import DATABASE_DOWN, db, make_database, routed, routed_to
+from backend.db import DATABASE_DOWN, db, make_database, open_connection, routed, routed_to
 
 log = logging.getLogger("ejia.replica")
 CHECK_SECONDS = 2.0
@@ -90,7 +90,7 @@ class Replica:
     def _check(self) -> Status:
         now = time.monotonic()
         try:
-            with _connection(db.primary):
+            with open_connection(db.primary):
                 primary_lsn = lsn_value(db.primary.execute_sql("SELECT pg_current_wal_lsn()::text").fetchone()[0])
         except DATABASE_DOWN:
             return Status(False, None, "primary down")  # nothing to compare with; the primary's 503 follows
@@ -99,7 +99,7 @@ class Replica:
         while len(self._positions) > 1 and self._positions[0][0] < keep_after:
             self._positions.popleft()
         try:
-            with _connection(self.database):
+            with open_connection(self.database):
                 in_recovery, replayed = self.database.execute_sql(
                     "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text").fetchone()
         except DATABASE_DOWN as exc:
@@ -140,19 +140,6 @@ class Replica:
                     self.database.close()
                 except DATABASE_DOWN:
                     self.database._state.reset()
-
-
-@contextlib.contextmanager
-def _connection(database: peewee.Database):
-    """This thread's connection to ``database`` if open, else one for the block."""
-    opened = database.is_closed()
-    if opened:
-        database.connect()
-    try:
-        yield
-    finally:
-        if opened and not database.is_closed():
-            database.close()
 
 
 _replica: Replica | None = None

@@ -101,8 +101,14 @@ def staff_tasks(staff: Staff, view: str = "todo", page=1, page_size=20) -> Page:
 DONE_COUNT_CAP = 2000
 
 
-def _done_rows(staff: Staff):
-    return Event.select(Event.id, Event.closed_at).where((Event.status == "closed") & visible_clause(staff))
+def _done_where(staff: Staff):
+    return (Event.status == "closed") & visible_clause(staff)
+
+
+def _capped_count(where):
+    """COUNT of the rows ``where`` selects, stopping at DONE_COUNT_CAP + 1."""
+    counted = Event.select(Event.id).where(where).limit(DONE_COUNT_CAP + 1)
+    return Event.select(peewee.fn.COUNT(peewee.SQL("1"))).from_(counted.alias("done_capped"))
 
 
 def _done(staff: Staff, page: int, page_size: int):
@@ -115,18 +121,17 @@ def _done(staff: Staff, page: int, page_size: int):
     whole through the indexes (a bitmap over the unit's and the area's rows) and sorted in
     memory; a longer one is read newest first along ``event (closed_at)``, where its rows are
     dense enough to fill a page at once."""
+    where = _done_where(staff)
     order = (Event.closed_at.desc(), Event.id.desc())
-    counted = _done_rows(staff).limit(DONE_COUNT_CAP + 1)
-    total = Event.select(peewee.fn.COUNT(peewee.SQL("1"))).from_(counted.alias("done_capped")).scalar()
+    total = _capped_count(where).scalar()
     capped = total > DONE_COUNT_CAP
     total = min(total, DONE_COUNT_CAP)
     if capped or not is_postgres():
         # closed_at spelled out although a closed event always has one: the backward walk then
         # starts at the newest closing instead of passing every open event's NULL first.
-        query = (Event.select().where((Event.status == "closed") & visible_clause(staff) & Event.closed_at.is_null(False))
-                 .order_by(*order).paginate(page, page_size))
+        query = Event.select().where(where & Event.closed_at.is_null(False)).order_by(*order).paginate(page, page_size)
         return total, capped, query
-    rows = _done_rows(staff).cte("done_rows", materialized=True)
+    rows = Event.select(Event.id, Event.closed_at).where(where).cte("done_rows", materialized=True)
     ids = (rows.select_from(rows.c.id).order_by(rows.c.closed_at.desc(), rows.c.id.desc())
            .paginate(page, page_size))
     return total, capped, Event.select().where(Event.id.in_(ids)).order_by(*order)
@@ -137,8 +142,7 @@ def done_statements(staff: Staff, page=1, page_size=20) -> list:
     (bench/bench_todo.py)."""
     page, page_size = _paging(page, page_size)
     _total, _capped, query = _done(staff, page, page_size)
-    counted = _done_rows(staff).limit(DONE_COUNT_CAP + 1)
-    return [Event.select(peewee.fn.COUNT(peewee.SQL("1"))).from_(counted.alias("done_capped")), query]
+    return [_capped_count(_done_where(staff)), query]
 
 
 def resident_events(resident_id: int, page=1, page_size=20) -> Page:

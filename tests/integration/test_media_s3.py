@@ -207,15 +207,21 @@ def test_an_unreachable_store_refuses_the_poster_report_with_photos(console_app,
 # ------------------------------------------------------------------ the WeChat media job
 
 
+def _chat_report_with_photo(sandbox, redis_conn):
+    """A chat report with a WeChat photo, filed and drained through the workers: (world, its attachment)."""
+    world = make_world()
+    reporter = Resident.create(oa_openid="oa-resident-1")
+    media_id = sandbox.register_media(PHOTO, "image/jpeg")
+    event = submit_event(Submission(description="路灯坏了", reporter=resident_actor(reporter), lat=world.in_a[0],
+                                    lng=world.in_a[1], category_code="0101", wechat_media_ids=[media_id])).event
+    drain(redis_conn)
+    [attachment] = Attachment.select().where(Attachment.event == event.id)
+    return world, attachment
+
+
 def test_a_wechat_photo_is_stored_in_the_bucket_by_the_job(console_app, sandbox, s3, settings, redis_conn):
     with worker_settings_installed(s3.settings_for(sandbox.settings.with_overrides(quiet_hours="off")), settings):
-        world = make_world()
-        reporter = Resident.create(oa_openid="oa-resident-1")
-        media_id = sandbox.register_media(PHOTO, "image/jpeg")
-        event = submit_event(Submission(description="路灯坏了", reporter=resident_actor(reporter), lat=world.in_a[0],
-                                        lng=world.in_a[1], category_code="0101", wechat_media_ids=[media_id])).event
-        drain(redis_conn)
-        [attachment] = Attachment.select().where(Attachment.event == event.id)
+        world, attachment = _chat_report_with_photo(sandbox, redis_conn)
         assert attachment.media is not None and in_bucket(s3, attachment.media.sha256)
         assert media.read_bytes(attachment.media)[:3] == b"\xff\xd8\xff"
         give_login(world.centre, "centre")
@@ -226,13 +232,7 @@ def test_a_wechat_photo_is_stored_in_the_bucket_by_the_job(console_app, sandbox,
 def test_a_wechat_photo_waits_for_a_retry_while_the_store_is_away(sandbox, settings, redis_conn):
     down = closed_port_settings(sandbox.settings.with_overrides(quiet_hours="off"))
     with worker_settings_installed(down, settings):
-        world = make_world()
-        reporter = Resident.create(oa_openid="oa-resident-1")
-        media_id = sandbox.register_media(PHOTO, "image/jpeg")
-        event = submit_event(Submission(description="路灯坏了", reporter=resident_actor(reporter), lat=world.in_a[0],
-                                        lng=world.in_a[1], category_code="0101", wechat_media_ids=[media_id])).event
-        drain(redis_conn)
-        [attachment] = Attachment.select().where(Attachment.event == event.id)
+        _world, attachment = _chat_report_with_photo(sandbox, redis_conn)
         assert attachment.media is None and Media.select().count() == 0  # nothing points at a missing object
         assert ScheduledJobRegistry(queue=queue(MEDIA, redis_conn)).count == 1  # RQ will try again
 
