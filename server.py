@@ -22,7 +22,8 @@ UNAVAILABLE_TEXT = "系统正在维护，请稍后再试。"
 
 def bootstrap(overrides: dict | None = None, redis=None, pooled: bool = False) -> config.Settings:
     """Settings + database + outbox relay: what every process (web, worker, CLI) needs.
-    ``redis``: the client the relay enqueues with (a web process passes its request client);
+    ``redis``: the client the relay enqueues with — a web process passes its request client,
+    and its relay retries the rows it could not enqueue (workers and the scheduler sweep);
     ``pooled``: a web process always pools its PostgreSQL connections (backend.db.pooled_url)."""
     settings = config.load_settings(**(overrides or {}))
     verify_sentinel_service(settings)  # a service no Sentinel knows: refuse to start, naming it
@@ -31,7 +32,7 @@ def bootstrap(overrides: dict | None = None, redis=None, pooled: bool = False) -
     replica.install(settings)  # DATABASE_REPLICA_URL: where report reads may go (backend/replica.py)
     from workers.relay import install_relay
 
-    install_relay(settings, redis(settings) if redis else None)
+    install_relay(settings, redis(settings) if redis else None, retry_left=redis is not None)
     return settings
 
 

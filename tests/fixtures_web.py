@@ -255,7 +255,7 @@ def another_live_server(settings: config.Settings):
         if previous_relay is None:
             relay.uninstall_relay()
         else:
-            relay.install_relay(previous_relay.settings, previous_relay.connection)
+            relay.install_relay(previous_relay.settings, previous_relay.connection, previous_relay.retry_left)
 
 
 @pytest.fixture(scope="session")

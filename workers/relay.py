@@ -7,6 +7,13 @@ the rows simply wait — unenqueued — for the sweep. Workers sweep when they s
 whenever they get Redis back (workers/runner.py); the scheduler sweeps every minute. Rows
 are never lost; at worst their notifications wait for a worker to see Redis again.
 
+A web process has no sweep of its own, so its relay retries the rows it left behind
+(``retry_left``): a few seconds after the failure, then at growing intervals for about a
+minute, then it leaves them to the scheduler. A report filed in the seconds of a Redis
+restart or a Sentinel failover — an emergency among them — reaches its grid worker seconds
+after Redis is back, not at the scheduler's next minute (found when the Sentinel failover
+test filed its report after the worker had already swept).
+
 An outbox row's job id is ``outbox-<id>``, so the sweep can tell a row whose job is still
 waiting from one whose job a Redis restart lost.
 """
@@ -16,10 +23,13 @@ import contextlib
 import contextvars
 import datetime as dt
 import logging
+import os
+import threading
 import time
 
 from backend import clock, outbox
 from backend.config import Settings
+from backend.db import open_connection
 from backend.models import OutboxMessage
 from backend.redis_conn import connect
 from workers.queues import enqueue, job_is_active
@@ -29,6 +39,8 @@ STALE_AFTER = dt.timedelta(minutes=2)  # enqueued this long ago and still unproc
 MAX_ATTEMPTS = 10  # enqueues per row; a row past this is left for an operator (docs/workers.md)
 SWEEP_BATCH = 5000
 BREAKER_SECONDS = 5.0
+RETRY_LEFT_AFTER = (BREAKER_SECONDS + 0.5, 10.0, 20.0, 30.0)  # seconds; past these, the scheduler's sweep
+MAX_LEFT = 10_000  # ids a web process remembers to retry; the rest wait for the sweep
 _captured: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("ejia_outbox_captured", default=None)
 
 
@@ -58,12 +70,19 @@ def enqueue_outbox(connection, ids: list[int]) -> None:
 class Relay:
     """The listener the composition root installs: one Redis connection per process — in a
     web process the app's request client (short timeouts, circuit breaker), so a report never
-    waits on a sick Redis (backend/redis_conn.py)."""
+    waits on a sick Redis (backend/redis_conn.py). ``retry_left``: retry the rows this
+    process could not enqueue on a timer thread (web processes; workers and the scheduler
+    sweep)."""
 
-    def __init__(self, settings: Settings, connection=None):
+    def __init__(self, settings: Settings, connection=None, retry_left: bool = False):
         self.settings = settings
         self._connection = connection
         self._down_until = 0.0
+        self.retry_left = retry_left
+        self._left: set[int] = set()
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
 
     @property
     def connection(self):
@@ -82,6 +101,7 @@ class Relay:
             return
         if time.monotonic() < self._down_until:
             log.info("outbox %s left for the sweep (Redis was unreachable moments ago)", ids)
+            self._leave(ids)
             return
         try:
             enqueue_outbox(self.connection, ids)
@@ -89,8 +109,73 @@ class Relay:
             # Redis (or the stamp) failed: stay quiet for a few seconds so a burst of reports
             # during an outage does not each wait for a connect timeout. backend.outbox logs it.
             self._down_until = time.monotonic() + BREAKER_SECONDS
+            self._leave(ids)
             raise
         self._down_until = 0.0
+
+    # ------------------------------------------------------------ rows left behind (web)
+    def _leave(self, ids: list[int]) -> None:
+        if not self.retry_left:
+            return
+        with self._lock:
+            if self._pid != os.getpid():  # a forked child: the parent's timer is not ours
+                self._pid, self._left, self._timer = os.getpid(), set(), None
+            self._left.update(ids[:max(0, MAX_LEFT - len(self._left))])
+            if self._timer is None and self._left:
+                self._arm(0)
+
+    def _arm(self, attempt: int) -> None:
+        self._timer = threading.Timer(RETRY_LEFT_AFTER[attempt], self._retry_left, args=(attempt,))
+        self._timer.daemon = True
+        self._timer.name = "ejia-relay-retry"
+        self._timer.start()
+
+    def pending_retry(self) -> set[int]:
+        with self._lock:
+            return set(self._left)
+
+    def close(self) -> None:
+        """Stop retrying (the relay is being replaced); its rows wait for the sweep."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer, self._left = None, set()
+
+    def _retry_left(self, attempt: int) -> None:
+        with self._lock:
+            if self._timer is None or threading.current_thread() is not self._timer:
+                return  # closed, or replaced
+            ids = sorted(self._left)
+        try:
+            with open_connection():
+                pending = [row.id for row in OutboxMessage.select(OutboxMessage.id).where(
+                    OutboxMessage.id.in_(ids) & OutboxMessage.enqueued_at.is_null()
+                    & OutboxMessage.processed_at.is_null())]  # a worker's sweep may have taken some
+                pending = [i for i in pending if not job_is_active(self.connection, job_id(i))]
+                if pending:
+                    enqueue_outbox(self.connection, pending)
+        except Exception as exc:  # noqa: BLE001 — Redis or the database still away: later, or the sweep
+            with self._lock:
+                if self._timer is not threading.current_thread():
+                    return
+                if attempt + 1 < len(RETRY_LEFT_AFTER):
+                    log.info("outbox %d row(s) still not enqueued (%s); again in %.0f s", len(ids), exc,
+                             RETRY_LEFT_AFTER[attempt + 1])
+                    self._arm(attempt + 1)
+                else:
+                    log.warning("outbox %d row(s) left for the scheduler's sweep (%s)", len(ids), exc)
+                    self._timer, self._left = None, set()
+            return
+        self._down_until = 0.0
+        if pending:
+            log.info("outbox: enqueued %d row(s) left behind while Redis was away", len(pending))
+        with self._lock:
+            if self._timer is not threading.current_thread():
+                return
+            self._left.difference_update(ids)
+            self._timer = None
+            if self._left:  # left while this retry ran
+                self._arm(0)
 
 
 _relay: Relay | None = None
@@ -100,11 +185,12 @@ def installed() -> Relay | None:
     return _relay
 
 
-def install_relay(settings: Settings, connection=None) -> Relay:
+def install_relay(settings: Settings, connection=None, retry_left: bool = False) -> Relay:
     global _relay
     if _relay is not None:
         outbox.remove_listener(_relay)
-    _relay = Relay(settings, connection)
+        _relay.close()
+    _relay = Relay(settings, connection, retry_left)
     outbox.add_listener(_relay)
     return _relay
 
@@ -113,6 +199,7 @@ def uninstall_relay() -> None:
     global _relay
     if _relay is not None:
         outbox.remove_listener(_relay)
+        _relay.close()
     _relay = None
 
 

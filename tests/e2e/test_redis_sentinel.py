@@ -104,6 +104,23 @@ def _recipients(sandbox, number: str) -> list[str]:
             if c["errcode"] == 0 and number in str(c["body"])]
 
 
+def _wait_until_notified(sandbox, number: str, worker_log, timeout: float = 60) -> None:
+    """Wait for the grid's template for ``number``; on a timeout, say where it stopped."""
+    try:
+        wait_for(lambda: _recipients(sandbox, number), timeout=timeout, interval=0.2)
+    except AssertionError:
+        event = Event.get_or_none(Event.number == number)
+        rows = [(r.id, r.topic, r.enqueued_at, r.attempts, r.processed_at, r.error)
+                for r in OutboxMessage.select().where(OutboxMessage.event == event)] if event else []
+        notices = [(n.channel, n.recipient, n.status, n.error) for n in
+                   Notification.select().where(Notification.event == event)] if event else []
+        calls = [(c["errcode"], c["body"].get("touser")) for c in sandbox.calls("message/template/send")
+                 if number in str(c["body"])]
+        raise AssertionError(f"{number} not notified in {timeout}s: event {event and event.status}, outbox {rows}, "
+                             f"notifications {notices}, template calls {calls}\nworker log:\n"
+                             + worker_log.read_text(errors="replace")[-4000:]) from None
+
+
 def test_a_running_app_and_worker_carry_on_after_a_failover_and_notify_once(sentinels, live_app, sandbox, tmp_path):
     url = sentinels.url(db=0)
     with another_live_server(sandbox.settings.with_overrides(redis_url=url, quiet_hours="off")) as app:
@@ -112,10 +129,10 @@ def test_a_running_app_and_worker_carry_on_after_a_failover_and_notify_once(sent
         worker = start_worker(config.current(), log_path=tmp_path / "worker.log")
         try:
             first = _report(app, world, "路灯坏了好几天")
-            wait_for(lambda: _recipients(sandbox, first), timeout=40, interval=0.2)
+            _wait_until_notified(sandbox, first, tmp_path / "worker.log")
             sentinels.kill_primary_and_wait_for_failover()
             second = _report(app, world, "小区门口的井盖丢了")  # filed on the new primary's watch
-            wait_for(lambda: _recipients(sandbox, second), timeout=40, interval=0.2)
+            _wait_until_notified(sandbox, second, tmp_path / "worker.log")
             # RQ's scheduler (retry backoff, deferred sends) runs again too: a job due in 1 s runs
             redis = connect(config.current())
             later = queue(MAINTENANCE, redis).enqueue_in(dt.timedelta(seconds=1), jobs.sweep_outbox,

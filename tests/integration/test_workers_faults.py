@@ -21,7 +21,7 @@ from tests.factories import make_world
 from tests.worker_fixtures import env  # noqa: F401
 from workers import cli, jobs, relay
 from workers.queues import MEDIA, ROUTE, enqueue, queue
-from tests.workers_run import drain
+from tests.workers_run import drain, wait_for
 
 
 @pytest.fixture
@@ -66,6 +66,66 @@ def test_redis_down_at_submit_loses_nothing_and_sends_each_notice_once(sandbox, 
         assert jobs.sweep_outbox() == 0 and jobs.sweep_notifications()["enqueued"] == 0
         drain(connection)
         assert len(sandbox.calls("message/template/send")) == 100
+    finally:
+        relay.uninstall_relay()
+        config.install(settings)
+
+
+# ---------------------------------------------------------------- a web process's rows left behind
+def test_a_web_relay_enqueues_the_rows_it_left_behind_once_redis_is_back(sandbox, settings, private_redis,
+                                                                         monkeypatch):
+    """A web process has no sweep: rows it could not enqueue (Redis restarting, a Sentinel
+    failover) are retried on a timer, so their notices go out seconds after Redis is back."""
+    monkeypatch.setattr(relay, "RETRY_LEFT_AFTER", (0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3))
+    monkeypatch.setattr(relay, "BREAKER_SECONDS", 0.2)
+    worker_settings = config.install(sandbox.settings.with_overrides(redis_url=private_redis.url,
+                                                                      quiet_hours="off"))
+    web = relay.install_relay(worker_settings, retry_left=True)
+    try:
+        world = make_world()
+        resident = Resident.create(oa_openid="oa-resident-1")
+        private_redis.stop()
+        numbers = [report(resident, world.in_a).number for _ in range(3)]
+        left = {row.id for row in OutboxMessage.select().where(OutboxMessage.enqueued_at.is_null())}
+        assert len(left) == 3 and web.pending_retry() == left
+        time.sleep(1.0)  # a few retries while Redis is still down: nothing enqueued, nothing lost
+        assert OutboxMessage.select().where(OutboxMessage.enqueued_at.is_null()).count() == 3
+        assert web.pending_retry() == left
+        private_redis.start()
+        wait_for(lambda: OutboxMessage.select().where(OutboxMessage.enqueued_at.is_null()).count() == 0,
+                 timeout=10, interval=0.1)
+        wait_for(lambda: not web.pending_retry(), timeout=5, interval=0.1)
+        assert [row.attempts for row in OutboxMessage.select()] == [1, 1, 1]  # enqueued once each
+        assert jobs.sweep_outbox() == 0  # nothing left for the scheduler
+        drain(web.connection)
+        for number in numbers:
+            recipients = [c["body"]["touser"] for c in sandbox.calls("message/template/send")
+                          if c["errcode"] == 0 and number in str(c["body"])]
+            assert len(recipients) == 1 and recipients[0] in {world.worker_a.oa_openid, world.worker_a2.oa_openid}
+    finally:
+        relay.uninstall_relay()
+        config.install(settings)
+
+
+def test_a_web_relay_gives_up_after_its_retries_and_other_relays_leave_rows_to_the_sweep(
+        sandbox, settings, private_redis, monkeypatch):
+    monkeypatch.setattr(relay, "RETRY_LEFT_AFTER", (0.2, 0.2))
+    worker_settings = config.install(sandbox.settings.with_overrides(redis_url=private_redis.url))
+    try:
+        world = make_world()
+        resident = Resident.create(oa_openid="oa-resident-1")
+        private_redis.stop()
+        relay.install_relay(worker_settings)  # a worker's or the CLI's: no timer, its sweep does it
+        report(resident, world.in_a)
+        assert relay.installed().pending_retry() == set()
+        web = relay.install_relay(worker_settings, retry_left=True)
+        report(resident, world.in_b)
+        assert len(web.pending_retry()) == 1
+        wait_for(lambda: not web.pending_retry(), timeout=5, interval=0.05)  # both retries failed
+        private_redis.start()
+        time.sleep(0.5)
+        assert OutboxMessage.select().where(OutboxMessage.enqueued_at.is_null()).count() == 2  # the sweep's now
+        assert jobs.sweep_outbox() == 2
     finally:
         relay.uninstall_relay()
         config.install(settings)
