@@ -9,19 +9,24 @@ two ``python -m server scheduler`` processes, a PostgreSQL primary with a stream
 ``DATABASE_REPLICA_URL``, ``REDIS_URL=redis+sentinel://…``, ``MEDIA_STORE=s3://…`` and the
 WeChat sandbox as its WeChat.
 
-A stream of chat reports (signed, encrypted pushes: text → location → "1", a push that fails
-is delivered again as WeChat does) and mini-program reports with a photo (login, upload, POST
+A stream of chat reports (signed, encrypted pushes: text → location → a photo → "1", a push
+that fails is delivered again as WeChat does) and mini-program reports with a photo (login, upload, POST
 /events; a 502/503 or a failed connection is retried with the same ``client_key``) goes through
 the proxy. Midway the Redis primary is killed (the Sentinels promote the replica) and one web
 host is stopped (SIGTERM). Afterwards, with the stopped host started again: every acknowledged
-report exists exactly once, every photo's bytes come back through each web host, each report's
-grid workers got exactly one template message and the Notification rows are unique, and once
-the replica has caught up, Open311's GET (served from the replica) lists the same reports as
-the primary holds and the replica's counts equal the primary's."""
+report exists exactly once, every photo's bytes come back through each web host (the
+mini-program's from its reporter, the chat's — fetched from WeChat by a worker — from the
+console) and no host kept media on its disk, each report's grid workers got exactly one
+template message and the Notification rows are unique, and once the replica has caught up,
+Open311's GET (served from the replica) lists the same reports as the primary holds, the
+replica's counts equal the primary's, and the console's metrics page shows the same figures
+read from the replica by either host as read from the primary once the replica is stopped."""
 from __future__ import annotations
 
 import collections
 import contextlib
+import datetime as dt
+import io
 import hashlib
 import os
 import re
@@ -36,10 +41,12 @@ from pathlib import Path
 import psycopg2
 import pytest
 import requests
+from PIL import Image
 
 from backend import config, geo
 from backend.db import db, init_database, migrate
 from backend.media_store import object_name
+from backend.passwords import hash_password
 from tests.conftest import TEST_DB
 from tests.factories import make_world
 from tests.fixtures_web import PushRejected, WeChatUser, settings_environ
@@ -57,6 +64,7 @@ CHAT_REPORTS = 10  # per chat thread (2 threads)
 MP_REPORTS = 8  # per mini-program thread (2 threads)
 NUMBER = re.compile(r"\d{8}-\d{4}")
 RETRYABLE = (502, 503, 599)
+CONSOLE_PASSWORD = "rehearsal-centre-9"
 
 
 def _points() -> list[tuple[float, float, str]]:
@@ -184,12 +192,12 @@ def query(url: str, sql: str, params: tuple = ()) -> list[tuple]:
 class Stream:
     """Chat and mini-program residents on threads; what each was told is recorded."""
 
-    def __init__(self, url: str, settings, points):
-        self.url, self.settings, self.points = url, settings, points
+    def __init__(self, url: str, settings, points, sandbox):
+        self.url, self.settings, self.points, self.sandbox = url, settings, points, sandbox
         self.lock = threading.Lock()
         self.next_point = iter(range(len(points)))
         self.done = 0
-        self.chat: list[dict] = []  # {description, grid, number or None}
+        self.chat: list[dict] = []  # {description, grid, number or None, photo: bytes sent}
         self.mp: list[dict] = []  # {description, grid, number, token, media_id, photo, statuses}
         self.errors: list[str] = []
 
@@ -221,10 +229,13 @@ class Stream:
             lat, lng, grid = self._point()
             user = WeChatUser(self.url, token=s.wechat_token, app_id=s.wechat_app_id, aes_key=s.wechat_aes_key)
             description = f"路灯坏了，巡查{index}-{n}号"
-            record = {"description": description, "grid": grid, "number": None}
+            photo = image_bytes("JPEG", size=(80, 60), color=(index * 120 % 256, n * 20 % 256, 155))
+            record = {"description": description, "grid": grid, "number": None, "photo": photo}
             glat, glng = geo.wgs84_to_gcj02(lat, lng)
             self._push(user, user.message("text", Content=description))
             self._push(user, user.message("location", Location_X=glat, Location_Y=glng, Scale=15, Label="漳州"))
+            media_id = self.sandbox.register_media(photo, "image/jpeg")  # WeChat holds it; a worker fetches it
+            self._push(user, user.message("image", PicUrl="http://mmbiz.qpic.cn/p.jpg", MediaId=media_id))
             reply = self._push(user, user.message("text", Content="1"))
             match = NUMBER.search(reply or "") if isinstance(reply, str) else None
             record["number"] = match.group(0) if match else None
@@ -279,6 +290,26 @@ class Stream:
                 + [threading.Thread(target=self.mp_thread, args=(i,), daemon=True) for i in range(2)])
 
 
+def console_session(url: str) -> requests.Session:
+    """The city centre's console login on one web host (the session lives in Redis)."""
+    http = requests.Session()
+    page = http.get(url + "/console/login", timeout=20)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    done = http.post(url + "/console/login", data={"username": "city", "password": CONSOLE_PASSWORD,
+                                                  "csrf_token": token}, timeout=20, allow_redirects=False)
+    assert done.status_code in (302, 303), done.text[:300]
+    return http
+
+
+def metrics_figures(http: requests.Session, url: str, period: dict) -> str:
+    """The metrics page's figures: the summary cards and the tables by area, category and month."""
+    page = http.get(url + "/console/metrics", params=period, timeout=60)
+    assert page.status_code == 200, page.text[:300]
+    start = page.text.index('id="summary"')
+    end = page.text.index("</table>", page.text.index('id="trend"'))
+    return page.text[start:end]
+
+
 def template_recipients(sandbox, number: str) -> list[str]:
     return [c["body"]["touser"] for c in sandbox.calls("message/template/send")
             if c["errcode"] == 0 and number in str(c["body"])]
@@ -296,6 +327,8 @@ def test_two_web_hosts_two_workers_and_two_schedulers_ride_out_a_redis_failover_
         replica.start()
         with bound_to(primary.url):
             world = make_world()
+            world.city_centre.username, world.city_centre.password_hash = "city", hash_password(CONSOLE_PASSWORD)
+            world.city_centre.save()
             grid_workers = {"a": {world.worker_a.oa_openid, world.worker_a2.oa_openid},
                             "b": {world.worker_b.oa_openid}}
         sentinels = PrivateSentinels(tmp_path / "redis")
@@ -320,7 +353,7 @@ def test_two_web_hosts_two_workers_and_two_schedulers_ride_out_a_redis_failover_
         print(f"\nstack up in {time.monotonic() - started:.1f} s")
 
         # ---------------------------------------------------------------- the stream
-        stream = Stream(proxy.url, settings, _points())
+        stream = Stream(proxy.url, settings, _points(), sandbox)
         threads = stream.threads()
         for thread in threads:
             thread.start()
@@ -371,9 +404,6 @@ def test_two_web_hosts_two_workers_and_two_schedulers_ride_out_a_redis_failover_
                 served = MpClient(requests.Session(), host.url, record["token"]).get(f"/media/{record['media_id']}")
                 assert served.status == 200, (host.name, served)
                 assert served.body == stored, host.name
-        for host in (web_a, web_b):
-            assert not any((host.var / "media").rglob("*.jpg")) and not any(
-                p.is_file() for p in (host.var / "media").rglob("*")), f"{host.name} kept media on its disk"
 
         # ---------------------------------------------------------------- grid workers, once each
         def everyone_notified():
@@ -413,6 +443,26 @@ def test_two_web_hosts_two_workers_and_two_schedulers_ride_out_a_redis_failover_
             assert {st for _, st in mine} == {"sent"}, (record, mine)
             assert {openid_of[r] for r, _ in mine} == notified, (record, mine, recipients)
 
+        # ---------------------------------------------------------------- chat photos, fetched by a worker
+        def chat_photos_attached():
+            found = query(primary.url, "SELECT e.number, m.id, m.sha256 FROM attachment a JOIN media m "
+                          "ON m.id = a.media_id JOIN event e ON e.id = a.event_id WHERE e.number = ANY(%s)",
+                          ([r["number"] for r in stream.chat],))
+            return found if len(found) == len(stream.chat) else None
+        attached = {number: (media_id, digest) for number, media_id, digest in
+                    wait_for(chat_photos_attached, timeout=60, interval=0.5)}
+        consoles = {host.name: console_session(host.url) for host in (web_a, web_b)}
+        for record in stream.chat:
+            media_id, digest = attached[record["number"]]
+            stored = s3.get(f"media/{object_name(digest)}")
+            assert hashlib.sha256(stored).hexdigest() == digest
+            assert Image.open(io.BytesIO(stored)).size == Image.open(io.BytesIO(record["photo"])).size
+            for host in (web_a, web_b):  # staff see it through either host (the console streams it)
+                served = consoles[host.name].get(f"{host.url}/console/media/{media_id}", timeout=20)
+                assert served.status_code == 200 and served.content == stored, (host.name, served.status_code)
+        for host in processes:  # web hosts and workers alike: every byte went to the object store
+            assert not any(p.is_file() for p in (host.var / "media").rglob("*")), f"{host.name} kept media on its disk"
+
         # ---------------------------------------------------------------- the replica, caught up
         wait_for(lambda: replica.caught_up_with(primary), timeout=30, interval=0.2)
         counts = ("SELECT (SELECT count(*) FROM event), (SELECT count(*) FROM notification), "
@@ -424,6 +474,21 @@ def test_two_web_hosts_two_workers_and_two_schedulers_ride_out_a_redis_failover_
             listed = requests.get(host.url + "/open311/v2/requests.json", timeout=20)
             assert listed.status_code == 200, listed.text[:300]
             assert sorted(item["service_request_id"] for item in listed.json()) == numbers
+        # the console's metrics page, read from the replica by both hosts, then — the replica
+        # stopped — from the primary (the fallback): the same figures
+        period = {"from": (dt.date.today() - dt.timedelta(days=30)).isoformat(),
+                  "to": (dt.date.today() + dt.timedelta(days=60)).isoformat()}
+        on_replica = {name: metrics_figures(http, host.url, period)
+                      for (name, http), host in zip(consoles.items(), (web_a, web_b))}
+        assert on_replica["web-a"] == on_replica["web-b"]
+        replica.stop()
+        for host in (web_a, web_b):
+            wait_for(lambda: requests.get(host.url + "/healthz", timeout=10).json()["replica"]["reads"] == "primary",
+                     timeout=30, interval=0.5)
+        on_primary = metrics_figures(consoles["web-a"], web_a.url, period)
+        assert on_primary == on_replica["web-a"]
+        due = int(re.search(r'id="total-due">(\d+)<', on_primary).group(1))
+        assert due >= len(stream.mp), on_primary[:500]  # the figures are the rehearsal's reports, not zeros
         print(f"rehearsal done in {time.monotonic() - started:.1f} s")
     except BaseException:
         for host in processes:
