@@ -87,7 +87,12 @@ def process_outbox(outbox_id: int) -> str:
         return _process(redis_connection(), outbox_id)
 
 
-def _process(connection, outbox_id: int, depth: int = 0) -> str:
+def _process(connection, outbox_id: int, depth: int = 0, known: dict | None = None) -> str:
+    """``known``: rows this job has already read or written — the routed event (its category
+    loaded), the active webhook subscriptions — so an inline follow-up does not read them again.
+    They are moments old and only this job changed them (the event row stays locked by nobody
+    else's route: a second route of it is a no-op)."""
+    known = {} if known is None else known
     message = OutboxMessage.get_or_none(OutboxMessage.id == outbox_id)
     if message is None:
         log.info("outbox %s no longer exists; nothing to do", outbox_id)
@@ -117,14 +122,16 @@ def _process(connection, outbox_id: int, depth: int = 0) -> str:
     set_event(message.payload.get("number"))
     with relay.capture() as follow_ups:  # the route step's own outbox row: handled below, inline
         if message.topic in ROUTE_TOPICS:
-            route(message.payload["event_id"])
-    handle(connection, message)
+            routed = _route(message.payload["event_id"])
+            if routed is not None:
+                known["event"] = routed
+    handle(connection, message, known)
     OutboxMessage.update(processed_at=clock.now(), error=None).where(OutboxMessage.id == outbox_id).execute()
     for index, follow_up in enumerate(follow_ups):
         try:
             if depth >= MAX_INLINE_DEPTH:
                 raise RecursionError("inline follow-ups nested too deep")
-            _process(connection, follow_up, depth + 1)
+            _process(connection, follow_up, depth + 1, known)
         except Exception as exc:  # noqa: BLE001 — this row is done; the rest get jobs of their own
             log.warning("outbox %s: follow-up %s not handled inline (%s); enqueued", outbox_id, follow_up, exc)
             relay.enqueue_outbox(connection, follow_ups[index:])
@@ -132,21 +139,35 @@ def _process(connection, outbox_id: int, depth: int = 0) -> str:
     return "done"
 
 
-def handle(connection, message: OutboxMessage) -> None:
+def handle(connection, message: OutboxMessage, known: dict | None = None) -> None:
     """Notifications, media and webhooks for one valid outbox row (idempotent)."""
-    event = Event.get_or_none(Event.id == message.payload["event_id"])
-    if event is None:
-        log.info("outbox %s: event %s no longer exists", message.id, message.payload["event_id"])
-        return
+    known = {} if known is None else known
+    event = known.get("event")
+    if event is None or event.id != message.payload["event_id"]:
+        event = Event.get_or_none(Event.id == message.payload["event_id"])
+        if event is None:
+            log.info("outbox %s: event %s no longer exists", message.id, message.payload["event_id"])
+            return
+        known["event"] = event
     step_id = message.payload.get("step_id")
     step = EventStep.get_or_none(EventStep.id == step_id) if step_id else None
-    if step is not None:
+    if step is not None and _may_wait_for_wechat_media(message):
         pending = Attachment.select(Attachment.id).where(
             (Attachment.step == step.id) & Attachment.media.is_null() & Attachment.wechat_media_id.is_null(False))
         for attachment in pending:
             enqueue_once(connection, "media", attachment.id, job_id=f"media-{attachment.id}")
-    webhooks.fan_out(connection, message, event)
+    if "subscriptions" not in known:
+        known["subscriptions"] = webhooks.active_subscriptions()
+    webhooks.fan_out(connection, message, event, known["subscriptions"])
     _plan_and_dispatch(connection, message, event, step, inline=True)
+
+
+def _may_wait_for_wechat_media(message: OutboxMessage) -> bool:
+    """Whether the step can carry WeChat media still to fetch: not a route step (routing
+    attaches nothing), nor a report whose payload lists none."""
+    if message.topic == "event.route":
+        return False
+    return message.payload.get("wechat_media_ids", None) != []
 
 
 def send_late_reply(message: OutboxMessage) -> None:
@@ -158,7 +179,7 @@ def send_late_reply(message: OutboxMessage) -> None:
     late = audience.Delivery(f"o{message.id}:{recipient}:custom", recipient, "custom", "reply",
                              {"openid": payload["openid"], "text": payload["text"]})
     for row in delivery.persist([late], None, None):
-        sending.send_now(row.id, row.channel)
+        sending.send_now(row)
 
 
 def _plan_and_dispatch(connection, message, event, step, inline: bool = False) -> int:
@@ -169,7 +190,7 @@ def _plan_and_dispatch(connection, message, event, step, inline: bool = False) -
     deliveries = audience.plan(config.current(), message, event, step)
     rows = delivery.persist(deliveries, event, step)
     if inline:
-        outcomes = [sending.send_now(row.id, row.channel) for row in rows]
+        outcomes = [sending.send_now(row) for row in rows]  # the rows just read: not read again
         count = len(outcomes)
     else:
         count = delivery.dispatch(connection, rows)
@@ -181,16 +202,21 @@ def _plan_and_dispatch(connection, message, event, step, inline: bool = False) -
 
 def route(event_id: int) -> str:
     """reported → assigned (grid by location, the grid a 退回 named, else the centre)."""
+    event = _route(event_id)
+    return "missing" if event is None else event.status
+
+
+def _route(event_id: int) -> Event | None:
     ensure_ready()
     with db_session():
         try:
             event = route_event(event_id)
         except NotFound:
             log.info("event %s no longer exists; nothing to route", event_id)
-            return "missing"
+            return None
         set_event(event.number)
         log.info("routed: %s, holder %s %s", event.status, event.holder_level, event.holder_area_id)
-        return event.status
+        return event
 
 
 def notify(outbox_id: int) -> int:

@@ -70,10 +70,11 @@ def send_sms(notification_id: int) -> str:
     return _run(notification_id, "sms", _send_sms)
 
 
-def send_now(notification_id: int, channel: str) -> str:
-    """The first attempt, made inside the outbox job that planned the row. A transient
-    failure does not fail that job: the row gets a send job with the RQ Retry schedule."""
-    return _run(notification_id, channel, SENDERS[channel], inline=True)
+def send_now(row: Notification) -> str:
+    """The first attempt, made inside the outbox job that planned the row, on the row it has
+    just read (the claim below is a conditional update, so a stale row cannot send twice). A
+    transient failure does not fail that job: the row gets a send job with the RQ Retry schedule."""
+    return _run(row.id, row.channel, SENDERS[row.channel], inline=True, row=row)
 
 
 # ---------------------------------------------------------------- senders
@@ -129,10 +130,11 @@ def staff_phone(settings: Settings, recipient: str) -> str | None:
 
 
 # ---------------------------------------------------------------- the common path
-def _run(notification_id: int, channel: str, sender, inline: bool = False) -> str:
+def _run(notification_id: int, channel: str, sender, inline: bool = False, row: Notification | None = None) -> str:
     settings = ensure_ready()
     with db_session(), event_scope(None):
-        row = Notification.get_or_none(Notification.id == notification_id)
+        if row is None:
+            row = Notification.get_or_none(Notification.id == notification_id)
         if row is None:
             log.info("notification %s no longer exists; nothing to send", notification_id)
             return "missing"

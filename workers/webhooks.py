@@ -54,9 +54,15 @@ def verify(secret: str, timestamp: str, body: bytes, signature: str, now: float 
     return age <= TOLERANCE_SECONDS and hmac.compare_digest(sign(secret, timestamp, body), signature or "")
 
 
-def fan_out(connection, message: OutboxMessage, event: Event) -> int:
-    """One deliver_webhook job per active subscription that wants this event's category."""
-    subscriptions = list(DepartmentSubscription.select().where(DepartmentSubscription.active == True))  # noqa: E712
+def active_subscriptions() -> list[DepartmentSubscription]:
+    return list(DepartmentSubscription.select().where(DepartmentSubscription.active == True))  # noqa: E712
+
+
+def fan_out(connection, message: OutboxMessage, event: Event,
+            subscriptions: list[DepartmentSubscription] | None = None) -> int:
+    """One deliver_webhook job per active subscription that wants this event's category
+    (``subscriptions``: the active ones, when the caller has just read them)."""
+    subscriptions = active_subscriptions() if subscriptions is None else subscriptions
     if not subscriptions:  # the usual case: no query for the category either (issue 18, item 2)
         return 0
     code = event.category.code if event.category_id else None

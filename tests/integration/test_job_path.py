@@ -1,0 +1,55 @@
+"""One report's job path, counted (issue 18, item 2): the statements and HTTP calls a worker
+spends to route a new report and notify its grid worker. A budget, so a change that adds a
+round trip to every report shows here; the table in docs/benchmarks.md says why each is needed."""
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from backend.db import db
+from backend.models import Notification, OutboxMessage, Resident
+from backend.services.context import resident_actor
+from backend.services.events import Submission, submit_event
+from tests.factories import make_world
+from tests.worker_fixtures import env  # noqa: F401
+from workers import jobs
+
+
+class Statements(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.sql: list[str] = []
+
+    def emit(self, record):
+        sql = record.msg[0] if isinstance(record.msg, tuple) else str(record.msg)
+        self.sql.append(" ".join(str(sql).split())[:160])
+
+
+@pytest.fixture
+def statements():
+    handler, logger = Statements(), logging.getLogger("peewee")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    yield handler
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+def test_a_new_report_is_routed_and_notified_in_one_job_within_its_budget(env, sandbox, statements):  # noqa: F811
+    world = make_world()
+    reporter = Resident.create(oa_openid="oa-resident-1")
+    event = submit_event(Submission(description="路灯坏了好几天", reporter=resident_actor(reporter),
+                                    lat=world.in_a[0], lng=world.in_a[1], category_code="0101")).event
+    [outbox_id] = [row.id for row in OutboxMessage.select().where(OutboxMessage.event == event)]
+    sandbox.clear_calls()
+    statements.sql.clear()
+    assert jobs.process_outbox(outbox_id) == "done"
+    spent = list(statements.sql)
+    db.connect(reuse_if_open=True)  # the job closed the connection it found open
+    sent = [c for c in sandbox.calls() if "token" not in c["api"]]
+    assert [c["api"] for c in sent] == ["message/template/send"]
+    assert Notification.select().where(Notification.status == "sent").count() == 1
+    assert OutboxMessage.select().where(OutboxMessage.processed_at.is_null()).count() == 0
+    assert len(spent) <= 21, "\n".join(spent)  # 28 before the job reused what it had read (docs/benchmarks.md)
