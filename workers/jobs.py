@@ -18,7 +18,7 @@ from backend import clock
 from backend.errors import NotFound
 from backend.media_store import SHA256_RE
 from backend.models import Attachment, Event, EventStep, OutboxMessage, Resident
-from backend.services.events import route_event
+from backend.services.events import route_event_and_step
 from backend.services.residents import LATE_REPLY_TOPIC
 from backend.services.retention import MEDIA_DELETE_TOPIC, delete_unused_object
 from backend.services.subscriptions import WEBHOOK_RETRY_TOPIC
@@ -89,7 +89,7 @@ def process_outbox(outbox_id: int) -> str:
 
 def _process(connection, outbox_id: int, depth: int = 0, known: dict | None = None) -> str:
     """``known``: rows this job has already read or written — the routed event (its category
-    loaded), the active webhook subscriptions — so an inline follow-up does not read them again.
+    loaded), the route step, the active webhook subscriptions — so an inline follow-up does not read them again.
     They are moments old and only this job changed them (the event row stays locked by nobody
     else's route: a second route of it is a no-op)."""
     known = {} if known is None else known
@@ -122,9 +122,11 @@ def _process(connection, outbox_id: int, depth: int = 0, known: dict | None = No
     set_event(message.payload.get("number"))
     with relay.capture() as follow_ups:  # the route step's own outbox row: handled below, inline
         if message.topic in ROUTE_TOPICS:
-            routed = _route(message.payload["event_id"])
+            routed, step = _route(message.payload["event_id"])
             if routed is not None:
                 known["event"] = routed
+            if step is not None:
+                known.setdefault("steps", {})[step.id] = step
     handle(connection, message, known)
     OutboxMessage.update(processed_at=clock.now(), error=None).where(OutboxMessage.id == outbox_id).execute()
     for index, follow_up in enumerate(follow_ups):
@@ -150,7 +152,9 @@ def handle(connection, message: OutboxMessage, known: dict | None = None) -> Non
             return
         known["event"] = event
     step_id = message.payload.get("step_id")
-    step = EventStep.get_or_none(EventStep.id == step_id) if step_id else None
+    step = known.get("steps", {}).get(step_id) if step_id else None
+    if step is None and step_id:
+        step = EventStep.get_or_none(EventStep.id == step_id)
     if step is not None and _may_wait_for_wechat_media(message):
         pending = Attachment.select(Attachment.id).where(
             (Attachment.step == step.id) & Attachment.media.is_null() & Attachment.wechat_media_id.is_null(False))
@@ -202,21 +206,21 @@ def _plan_and_dispatch(connection, message, event, step, inline: bool = False) -
 
 def route(event_id: int) -> str:
     """reported → assigned (grid by location, the grid a 退回 named, else the centre)."""
-    event = _route(event_id)
+    event, _step = _route(event_id)
     return "missing" if event is None else event.status
 
 
-def _route(event_id: int) -> Event | None:
+def _route(event_id: int) -> tuple[Event | None, EventStep | None]:
     ensure_ready()
     with db_session():
         try:
-            event = route_event(event_id)
+            event, step = route_event_and_step(event_id)
         except NotFound:
             log.info("event %s no longer exists; nothing to route", event_id)
-            return None
+            return None, None
         set_event(event.number)
         log.info("routed: %s, holder %s %s", event.status, event.holder_level, event.holder_area_id)
-        return event
+        return event, step
 
 
 def notify(outbox_id: int) -> int:

@@ -283,6 +283,12 @@ def route_event(event_id: int) -> Event:
 
     Idempotent: an event that is no longer `reported` is left alone (jobs may run twice).
     """
+    return route_event_and_step(event_id)[0]
+
+
+def route_event_and_step(event_id: int) -> tuple[Event, EventStep | None]:
+    """``route_event``, also giving the route step it wrote (None when it had nothing to do):
+    the worker that routes hands both on to the notices of the same job."""
     from backend.services.actions import apply_transition, unit_of_work  # one writer of steps
 
     with unit_of_work():
@@ -290,7 +296,7 @@ def route_event(event_id: int) -> Event:
         if event is None:
             raise NotFound("event_not_found", "没有找到这件事")
         if event.status != "reported":
-            return event
+            return event, None
         returned = (EventStep.select().where(EventStep.event == event.id).order_by(EventStep.id.desc()).first())
         if returned is not None and returned.action == "return":
             holder = _after_return(event, returned)
@@ -299,8 +305,8 @@ def route_event(event_id: int) -> Event:
             holder = Holder("grid", area_id=event.grid_id, staff_id=choose_grid_worker(event.grid_id))
         else:
             holder = Holder("centre", area_id=_centre_for(event).id)
-        apply_transition(event, SYSTEM, "route", {"holder": holder})
-    return event
+        step = apply_transition(event, SYSTEM, "route", {"holder": holder})
+    return event, step
 
 
 def _after_return(event: Event, returned: EventStep) -> Holder:
