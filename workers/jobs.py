@@ -89,9 +89,9 @@ def process_outbox(outbox_id: int) -> str:
 
 def _process(connection, outbox_id: int, depth: int = 0, known: dict | None = None) -> str:
     """``known``: rows this job has already read or written — the routed event (its category
-    loaded), the route step, the active webhook subscriptions — so an inline follow-up does not read them again.
-    They are moments old and only this job changed them (the event row stays locked by nobody
-    else's route: a second route of it is a no-op)."""
+    loaded), the route step, the active webhook subscriptions — so an inline follow-up does not
+    read them again. They are moments old and this job wrote them; a second route of the same
+    event (a job run twice) finds it routed and changes nothing."""
     known = {} if known is None else known
     message = OutboxMessage.get_or_none(OutboxMessage.id == outbox_id)
     if message is None:
