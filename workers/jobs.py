@@ -87,11 +87,17 @@ def process_outbox(outbox_id: int) -> str:
         return _process(redis_connection(), outbox_id)
 
 
-def _process(connection, outbox_id: int, depth: int = 0, known: dict | None = None) -> str:
+def _process(connection, outbox_id: int, depth: int = 0, known: dict | None = None,
+             stamps: list[int] | None = None) -> str:
     """``known``: rows this job has already read or written — the routed event (its category
     loaded), the route step, the active webhook subscriptions — so an inline follow-up does not
     read them again. They are moments old and this job wrote them; a second route of the same
-    event (a job run twice) finds it routed and changes nothing."""
+    event (a job run twice) finds it routed and changes nothing.
+
+    ``stamps``: an inline follow-up with nothing of its own to follow adds its id there, and the
+    row that found it stamps both processed in one statement. Were the worker to die before
+    that statement, both rows would be handled again — every step is idempotent (the route
+    finds the event routed; a notification's key exists) — so nothing is sent twice."""
     known = {} if known is None else known
     message = OutboxMessage.get_or_none(OutboxMessage.id == outbox_id)
     if message is None:
@@ -128,17 +134,26 @@ def _process(connection, outbox_id: int, depth: int = 0, known: dict | None = No
             if step is not None:
                 known.setdefault("steps", {})[step.id] = step
     handle(connection, message, known)
-    OutboxMessage.update(processed_at=clock.now(), error=None).where(OutboxMessage.id == outbox_id).execute()
+    if stamps is not None and not follow_ups:
+        stamps.append(outbox_id)  # stamped with the row that found it (above)
+        return "done"
+    done = [outbox_id]
     for index, follow_up in enumerate(follow_ups):
         try:
             if depth >= MAX_INLINE_DEPTH:
                 raise RecursionError("inline follow-ups nested too deep")
-            _process(connection, follow_up, depth + 1, known)
-        except Exception as exc:  # noqa: BLE001 — this row is done; the rest get jobs of their own
+            _process(connection, follow_up, depth + 1, known, done)
+        except Exception as exc:  # noqa: BLE001 — these rows are done; the rest get jobs of their own
+            _stamp_processed(done)
             log.warning("outbox %s: follow-up %s not handled inline (%s); enqueued", outbox_id, follow_up, exc)
             relay.enqueue_outbox(connection, follow_ups[index:])
-            break
+            return "done"
+    _stamp_processed(done)
     return "done"
+
+
+def _stamp_processed(ids: list[int]) -> None:
+    OutboxMessage.update(processed_at=clock.now(), error=None).where(OutboxMessage.id.in_(ids)).execute()
 
 
 def handle(connection, message: OutboxMessage, known: dict | None = None) -> None:
