@@ -22,6 +22,8 @@ class Statements(logging.Handler):
         self.sql: list[str] = []
 
     def emit(self, record):
+        if record.name != "peewee":  # the pool's own lines ("Returning … to pool") are not statements
+            return
         sql = record.msg[0] if isinstance(record.msg, tuple) else str(record.msg)
         self.sql.append(" ".join(str(sql).split())[:160])
 
