@@ -152,6 +152,15 @@ def main() -> int:
         return 0
 
     settings = install_settings()
+    from backend.redis_conn import stop_embedded
+
+    try:
+        return measure(settings, args)
+    finally:
+        stop_embedded(settings.var_dir)  # the embedded Redis this run started (runs used to leave it)
+
+
+def measure(settings, args) -> int:
     from backend import clock
     from backend.db import db, migrate
     from backend.models import Area, Event
