@@ -156,9 +156,9 @@ def _stamp_processed(ids: list[int]) -> None:
     OutboxMessage.update(processed_at=clock.now(), error=None).where(OutboxMessage.id.in_(ids)).execute()
 
 
-def handle(connection, message: OutboxMessage, known: dict | None = None) -> None:
-    """Notifications, media and webhooks for one valid outbox row (idempotent)."""
-    known = {} if known is None else known
+def handle(connection, message: OutboxMessage, known: dict) -> None:
+    """Notifications, media and webhooks for one valid outbox row (idempotent); ``known``: see
+    ``_process`` (filled here with what this row reads)."""
     event = known.get("event")
     if event is None or event.id != message.payload["event_id"]:
         event = Event.get_or_none(Event.id == message.payload["event_id"])

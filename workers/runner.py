@@ -91,7 +91,6 @@ class DrainsOutbox:
         if scheduler._process is not process:
             log.info("RQ's scheduler had stopped (Redis was lost); started it again")
 
-
     # RQ records a job's end, success or failure in Redis right after running it. When the
     # primary dies under a running job (a Sentinel failover), those writes fail and RQ's loop
     # exits the worker (found by tests/e2e/test_multi_host.py). Wait for Redis instead —

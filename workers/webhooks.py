@@ -58,11 +58,9 @@ def active_subscriptions() -> list[DepartmentSubscription]:
     return list(DepartmentSubscription.select().where(DepartmentSubscription.active == True))  # noqa: E712
 
 
-def fan_out(connection, message: OutboxMessage, event: Event,
-            subscriptions: list[DepartmentSubscription] | None = None) -> int:
-    """One deliver_webhook job per active subscription that wants this event's category
-    (``subscriptions``: the active ones, when the caller has just read them)."""
-    subscriptions = active_subscriptions() if subscriptions is None else subscriptions
+def fan_out(connection, message: OutboxMessage, event: Event, subscriptions: list[DepartmentSubscription]) -> int:
+    """One deliver_webhook job per subscription among ``subscriptions`` (the active ones,
+    ``active_subscriptions()``, read once per job) that wants this event's category."""
     if not subscriptions:  # the usual case: no query for the category either (issue 18, item 2)
         return 0
     code = event.category.code if event.category_id else None
