@@ -287,3 +287,65 @@ def execute_prepared(name: str, sql: str, params: Sequence):
             raise
     db.execute_sql(prepare)
     return db.execute_sql(execute, tuple(params))
+
+
+class Statement:
+    """A read query on a hot path whose SQL is built once per database engine, then run
+    again and again with new ids or keys.
+
+    peewee builds a query's SQL afresh on every call, walking every column; for a 45-column
+    row that costs the worker more CPU than PostgreSQL spends answering (docs/benchmarks.md,
+    "one report's job path"). ``build`` is called once per engine with a marker value for
+    each argument; the SQL is kept with the markers' positions, and each call passes its own
+    values there and the query's other parameters (its constants) as they were. Rows come
+    back as the built query would give them (model instances, joins and all).
+
+    ``kinds`` names each argument's type, ``int`` (ids, counts) or ``str`` (keys): values
+    peewee sends as given, so no conversion is skipped — an argument peewee would convert
+    (a date, a JSON value) does not reach the SQL as its marker, and compiling refuses it.
+    ``build`` must give the same query for every value (no branching on them);
+    tests/integration/test_statement.py compares every Statement in use with its query."""
+
+    def __init__(self, build: Callable[..., peewee.Query], *kinds: type):
+        arity = build.__code__.co_argcount
+        self.kinds = kinds or (int,) * arity
+        if len(self.kinds) != arity or any(kind not in (int, str) for kind in self.kinds):
+            raise TypeError(f"{build.__qualname__}: one kind, int or str, per argument")
+        self.build = build
+        self._compiled: dict[type, tuple] = {}
+        self._lock = threading.Lock()
+
+    def _markers(self) -> list:
+        return [-(2**62) - i if kind is int else f"\x00ejia-marker-{i}" for i, kind in enumerate(self.kinds)]
+
+    def _compile(self, engine: type):
+        with self._lock:
+            compiled = self._compiled.get(engine)
+            if compiled is None:
+                markers = self._markers()
+                query = self.build(*markers)
+                sql, params = query.sql()
+                slots = []
+                for value in params:
+                    index = next((i for i, m in enumerate(markers) if type(value) is type(m) and value == m), None)
+                    slots.append((True, index) if index is not None else (False, value))
+                missing = set(range(len(markers))) - {index for is_arg, index in slots if is_arg}
+                if missing:
+                    raise ValueError(f"{self.build.__qualname__}: arguments {sorted(missing)} do not reach the SQL "
+                                     "as given (an argument must be a value peewee sends unconverted)")
+                compiled = self._compiled[engine] = (query, sql, slots)
+            return compiled
+
+    def rows(self, *args):
+        """The query's cursor wrapper (iterate it for rows), for these arguments."""
+        if len(args) != len(self.kinds) or any(type(a) is not kind for a, kind in zip(args, self.kinds)):
+            raise TypeError(f"{self.build.__qualname__} takes {[k.__name__ for k in self.kinds]}, got {args!r}")
+        query, sql, slots = self._compile(type(db.obj))
+        params = [args[value] if is_arg else value for is_arg, value in slots]
+        return query._get_cursor_wrapper(db.execute_sql(sql, params))
+
+    def first(self, *args):
+        """The first row, or None."""
+        for row in self.rows(*args):
+            return row
+        return None

@@ -214,9 +214,11 @@ def run(settings, redis, worker, args) -> int:
     rss_start = proc.memory_info().rss / 2**20
 
     count = int(args.rate * args.seconds)
+    worker_cpu = sum(proc.cpu_times()[:2])
     with db.connection_context():
         accepted = submit_at_rate(count, args.rate, resident.id)
     sent = wait_all(accepted, 120)
+    worker_cpu = sum(proc.cpu_times()[:2]) - worker_cpu
     latencies = [sent[n] - accepted[n] for n in accepted if n in sent]
     missing = len(accepted) - len(latencies)
     p50, p90, p95, p99 = (percentile(latencies, q) for q in (0.5, 0.9, 0.95, 0.99))
@@ -230,6 +232,8 @@ def run(settings, redis, worker, args) -> int:
     span = max(sent[n] for n in sent) - min(accepted.values())
     print(f"  throughput: {len(sent) / span:.1f} reports/s notified "
           f"(first accepted → last sent; submitter, worker and sandbox share the CPUs)")
+    print(f"  worker CPU: {worker_cpu / max(1, len(sent)) * 1000:.1f} ms per report notified (user + system; "
+          f"less sensitive to a shared machine than the throughput)")
 
     # keep the worker busy until it has run --jobs jobs, then read its resident set: the
     # remaining jobs re-plan notifications for the route rows (idempotent notify jobs)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 
 from backend.config import Settings
+from backend.db import Statement
 from backend.models import Area, Department, Event, EventFollower, EventStep, OutboxMessage, Resident, Staff
 from workers import messages, reach
 from workers.notices import Delivery
@@ -30,7 +31,7 @@ def holder_staff(holder: dict | None) -> list[Staff]:
         return []
     active = Staff.active == True  # noqa: E712
     if holder.get("staff_id"):
-        person = Staff.get_or_none((Staff.id == holder["staff_id"]) & active)
+        person = _ACTIVE_STAFF.first(int(holder["staff_id"]))  # a holder read back from JSON
         if person is not None:
             return [person]
     level = holder.get("level")
@@ -185,7 +186,17 @@ def _current_holder(event: Event) -> dict | None:
 
 
 def _was_returned(event: Event, step: EventStep | None) -> bool:
-    query = EventStep.select().where((EventStep.event == event.id) & (EventStep.action == "return"))
     if step is not None:
-        query = query.where(EventStep.id < step.id)
-    return query.exists()
+        return _RETURN_BEFORE.first(event.id, step.id) is not None
+    return _RETURN_EVER.first(event.id) is not None
+
+
+def _returns(event_id: int):
+    return EventStep.select(EventStep.id).where((EventStep.event == event_id) & (EventStep.action == "return"))
+
+
+# Read for every notice: SQL built once (backend.db.Statement).
+_ACTIVE_STAFF = Statement(
+    lambda staff_id: Staff.select().where((Staff.id == staff_id) & (Staff.active == True)).limit(1))  # noqa: E712
+_RETURN_BEFORE = Statement(lambda event_id, step_id: _returns(event_id).where(EventStep.id < step_id).limit(1))
+_RETURN_EVER = Statement(lambda event_id: _returns(event_id).limit(1))

@@ -24,7 +24,7 @@ import datetime as dt
 import logging
 
 from backend import clock
-from backend.db import db
+from backend.db import Statement, db
 from backend.models import Event, EventStep, Notification
 from workers import channels
 from workers.notices import Delivery
@@ -61,8 +61,16 @@ def persist(deliveries: list[Delivery], event: Event | None, step: EventStep | N
                                  error="; ".join(d.content.get("reasons", [])) if skipped else None)
              .on_conflict_ignore().execute())
     keys = [d.key for d in deliveries]
-    return list(Notification.select().where(Notification.key.in_(keys) & Notification.status.in_(OPEN))
-                .order_by(Notification.id))
+    if len(keys) == 1:  # most notices have one recipient: the statement's SQL is built once
+        return list(_OPEN_ROW_BY_KEY.rows(keys[0]))
+    return list(_open_rows(keys))
+
+
+def _open_rows(keys):
+    return Notification.select().where(Notification.key.in_(keys) & Notification.status.in_(OPEN)).order_by(Notification.id)
+
+
+_OPEN_ROW_BY_KEY = Statement(lambda key: _open_rows([key]), str)
 
 
 def job_id_for(notification: Notification, suffix: str = "") -> str:

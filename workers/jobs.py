@@ -15,6 +15,7 @@ Malformed payloads are stamped with the reason and fail without retry.
 from __future__ import annotations
 
 from backend import clock
+from backend.db import Statement
 from backend.errors import NotFound
 from backend.media_store import SHA256_RE
 from backend.models import Attachment, Event, EventStep, OutboxMessage, Resident
@@ -38,6 +39,10 @@ log = job_logger("ejia.jobs")
 
 ROUTE_TOPICS = ("event.submitted", "event.return")  # topics whose event needs (re-)routing
 MAX_INLINE_DEPTH = 2
+
+# Read once or twice by every job: SQL built once (backend.db.Statement).
+OUTBOX_ROW = Statement(lambda outbox_id: OutboxMessage.select().where(OutboxMessage.id == outbox_id).limit(1))
+STEP_ROW = Statement(lambda step_id: EventStep.select().where(EventStep.id == step_id).limit(1))
 
 
 class MalformedOutbox(ValueError):
@@ -99,7 +104,7 @@ def _process(connection, outbox_id: int, depth: int = 0, known: dict | None = No
     that statement, both rows would be handled again — every step is idempotent (the route
     finds the event routed; a notification's key exists) — so nothing is sent twice."""
     known = {} if known is None else known
-    message = OutboxMessage.get_or_none(OutboxMessage.id == outbox_id)
+    message = OUTBOX_ROW.first(outbox_id)
     if message is None:
         log.info("outbox %s no longer exists; nothing to do", outbox_id)
         return "missing"
@@ -169,7 +174,7 @@ def handle(connection, message: OutboxMessage, known: dict) -> None:
     step_id = message.payload.get("step_id")
     step = known.get("steps", {}).get(step_id) if step_id else None
     if step is None and step_id:
-        step = EventStep.get_or_none(EventStep.id == step_id)
+        step = STEP_ROW.first(step_id)
     if step is not None and _may_wait_for_wechat_media(message):
         pending = Attachment.select(Attachment.id).where(
             (Attachment.step == step.id) & Attachment.media.is_null() & Attachment.wechat_media_id.is_null(False))

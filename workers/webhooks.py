@@ -24,6 +24,7 @@ import time
 import requests
 
 from backend import clock
+from backend.db import Statement
 from backend.errors import DomainError
 from backend.models import DepartmentSubscription, Event, EventStep, OutboxMessage, WebhookDelivery
 from backend.services.subscriptions import check_webhook_url, matches
@@ -55,7 +56,12 @@ def verify(secret: str, timestamp: str, body: bytes, signature: str, now: float 
 
 
 def active_subscriptions() -> list[DepartmentSubscription]:
-    return list(DepartmentSubscription.select().where(DepartmentSubscription.active == True))  # noqa: E712
+    return list(_ACTIVE_SUBSCRIPTIONS.rows())
+
+
+# Read by every outbox job: SQL built once (backend.db.Statement).
+_ACTIVE_SUBSCRIPTIONS = Statement(
+    lambda: DepartmentSubscription.select().where(DepartmentSubscription.active == True))  # noqa: E712
 
 
 def fan_out(connection, message: OutboxMessage, event: Event, subscriptions: list[DepartmentSubscription]) -> int:

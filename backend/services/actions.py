@@ -9,6 +9,7 @@ from backend.db import for_update, transaction
 from backend.errors import DomainError
 from backend.models import Attachment, Event, EventFollower, EventStep, Media, Rating, Revisit
 from backend.services.context import (
+    category_of,
     event_view,
     get_event,
     holder_fields,
@@ -104,7 +105,7 @@ def _stamp(event: Event, transition: workflow.Transition, changes: dict, now) ->
     if to == "resolved":
         changes["resolved_at"] = now
         calendar = sla.load_calendar(config.current().office_hours)
-        category = event.category
+        category = category_of(event)
         changes["verify_due_at"] = sla.add_limit(now, category.verify_limit, category.verify_unit, calendar)
     if to == "closed" and event.status != "closed":
         changes["closed_at"] = now

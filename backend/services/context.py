@@ -5,8 +5,9 @@ import time
 
 from backend import workflow
 from backend.crypto import mask_name
+from backend.db import Statement
 from backend.errors import NotFound
-from backend.models import Area, Department, Event, Rating, Resident, Staff
+from backend.models import Area, Category, Department, Event, Rating, Resident, Staff
 from backend.models.people import ROLE_NAMES
 from backend.workflow import Actor, EventView, Holder, Place, Places
 
@@ -81,8 +82,26 @@ def holder_json(holder: Holder | None) -> dict | None:
             "department_id": holder.department_id, "staff_id": holder.staff_id}
 
 
+_CATEGORY = Statement(lambda category_id: Category.select().where(Category.id == category_id).limit(1))
+
+
+def category_of(event: Event) -> Category | None:
+    """``event.category``, read with its SQL built once (backend.db.Statement) and kept on the
+    event as peewee keeps a loaded foreign key, so ``event.category`` afterwards reads nothing."""
+    if event.category_id is None:
+        return None
+    loaded = event.__rel__.get("category")
+    if loaded is None or loaded.id != event.category_id:
+        loaded = _CATEGORY.first(event.category_id)
+        if loaded is None:
+            raise Category.DoesNotExist(f"category {event.category_id}")
+        event.__rel__["category"] = loaded
+    return loaded
+
+
 def event_view(event: Event, with_rating: bool = True) -> EventView:
-    photo_required = event.category.photo_required if event.category_id else False
+    category = category_of(event)
+    photo_required = category.photo_required if category is not None else False
     return EventView(
         status=event.status, holder=holder_of(event), area_path=event.area_path or "/",
         grid_id=event.grid_id, reporter_resident_id=event.reporter_resident_id,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import peewee
 
 from backend import clock, config, emergency, geo, outbox, privacy, sla, taxonomy
-from backend.db import for_update, transaction
+from backend.db import Statement, for_update, transaction
 from backend.errors import DomainError, Forbidden, NotFound
 from backend.models import Area, BuildingUnit, Category, Event, EventCounter, EventStep, Staff
 from backend.services.context import holder_fields, holder_json, staff_actor
@@ -263,18 +263,29 @@ def _attach(event, step, media_ids, wechat_media_ids):
 def choose_grid_worker(grid_id: int, exclude: int | None = None) -> int | None:
     """The grid's worker with the fewest open tasks (ties: lowest id), never ``exclude`` (who
     returned it); None if the grid has nobody else."""
+    row = _LEAST_LOADED_WORKER.first(grid_id, exclude or 0)
+    return row.id if row else None
+
+
+def _least_loaded_worker(grid_id: int, exclude: int):
     open_count = (
         Event.select(peewee.fn.COUNT(Event.id))
         .where((Event.holder_staff == Staff.id) & Event.status.in_(("assigned", "processing")))
     )
-    row = (
+    return (
         Staff.select(Staff.id, open_count.alias("load"))
         .where((Staff.area == grid_id) & (Staff.role == "grid_worker") & (Staff.active == True)  # noqa: E712
-               & (Staff.id != (exclude or 0)))
+               & (Staff.id != exclude))
         .order_by(peewee.SQL("load"), Staff.id)
-        .first()
+        .limit(1)
     )
-    return row.id if row else None
+
+
+# The route's reads, on every new report: SQL built once (backend.db.Statement).
+_LEAST_LOADED_WORKER = Statement(_least_loaded_worker)
+_EVENT_FOR_ROUTE = Statement(lambda event_id: for_update(Event.select().where(Event.id == event_id).limit(1)))
+_LAST_STEP = Statement(
+    lambda event_id: EventStep.select().where(EventStep.event == event_id).order_by(EventStep.id.desc()).limit(1))
 
 
 def route_event(event_id: int) -> Event:
@@ -292,12 +303,12 @@ def route_event_and_step(event_id: int) -> tuple[Event, EventStep | None]:
     from backend.services.actions import apply_transition, unit_of_work  # one writer of steps
 
     with unit_of_work():
-        event = for_update(Event.select().where(Event.id == event_id)).first()
+        event = _EVENT_FOR_ROUTE.first(event_id)
         if event is None:
             raise NotFound("event_not_found", "没有找到这件事")
         if event.status != "reported":
             return event, None
-        returned = (EventStep.select().where(EventStep.event == event.id).order_by(EventStep.id.desc()).first())
+        returned = _LAST_STEP.first(event.id)
         if returned is not None and returned.action == "return":
             holder = _after_return(event, returned)
             event.suggested_grid = None  # used once; the return step keeps it on record
