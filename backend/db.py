@@ -319,6 +319,9 @@ class Statement:
         return [-(2**62) - i if kind is int else f"\x00ejia-marker-{i}" for i, kind in enumerate(self.kinds)]
 
     def _compile(self, engine: type):
+        compiled = self._compiled.get(engine)
+        if compiled is not None:
+            return compiled
         with self._lock:
             compiled = self._compiled.get(engine)
             if compiled is None:
