@@ -177,8 +177,10 @@ OPTIONAL_VARS = (
     "RESIDENT_SMS",
     "SMS_TENCENT_SECRET_ID", "SMS_TENCENT_SECRET_KEY", "SMS_TENCENT_SDK_APP_ID", "SMS_TENCENT_SIGN_NAME",
     "SMS_TENCENT_REGION", "SMS_TENCENT_ENDPOINT", "SMS_TENCENT_SCHEME", "SMS_TENCENT_TEMPLATES",
-    "WEBHOOK_ALLOW_LOOPBACK", "EJIA_WORKER_CLASS",
+    "WEBHOOK_ALLOW_LOOPBACK", "EJIA_WORKER_CLASS", "OUTBOX_DRAIN_THREADS",
 )
+#: OUTBOX_DRAIN_THREADS: rows a worker handles side by side (workers/jobs.py, docs/workers.md)
+DRAIN_THREADS_RANGE = (1, 16)
 SMS_PROVIDERS = ("console", "tencent")
 #: What /wechat accepts, strictest first: safe = encrypted only (安全模式); compatible = encrypted,
 #: plaintext fields alongside allowed (兼容模式); plain = plaintext pushes too (明文模式).
@@ -240,6 +242,11 @@ def _finish(settings: Settings, explicit: set[str]) -> Settings:
     settings = _check_media_store(settings)
     if "WEBHOOK_ALLOW_LOOPBACK" in settings.extra:
         parse_bool("WEBHOOK_ALLOW_LOOPBACK", settings.extra["WEBHOOK_ALLOW_LOOPBACK"])
+    if "OUTBOX_DRAIN_THREADS" in settings.extra:
+        threads = parse_int("OUTBOX_DRAIN_THREADS", settings.extra["OUTBOX_DRAIN_THREADS"])
+        low, high = DRAIN_THREADS_RANGE
+        if not low <= threads <= high:
+            raise ConfigError(f"OUTBOX_DRAIN_THREADS: {threads} is not between {low} and {high}")
     if settings.production:
         missing = [
             var for var in SECRETS_REQUIRED_IN_PRODUCTION

@@ -11,6 +11,11 @@ minus the instant ``submit_event`` returned. The load is paced at a fixed rate (
 a report is submitted on schedule whether or not the worker keeps up, so a backlog shows
 as latency. Exits 1 on any miss.
 
+Offered more than ``CAPACITY_GOAL`` (100) reports/s — ``--rate 150 --seconds 15`` — the run
+measures capacity instead: the worker must notify ≥ 100 reports/s while the submitter and the
+sandbox share its two cores (issue 18); the latency goals then do not apply (a backlog grows
+by design).
+
     .venv/bin/python bench/bench_notify.py [--rate 50] [--seconds 20] [--jobs 10000]
         [--database-url postgresql://…] [--redis-url redis://…]
 """
@@ -34,6 +39,7 @@ import psutil  # noqa: E402
 import requests  # noqa: E402
 
 P95_MAX, P99_MAX, RSS_MAX_MB = 1.0, 2.0, 150.0
+CAPACITY_GOAL = 100.0  # reports/s one worker process notifies when offered more (issue 18)
 
 
 def free_port() -> int:
@@ -230,7 +236,8 @@ def run(settings, redis, worker, args) -> int:
     print(histogram(latencies))
 
     span = max(sent[n] for n in sent) - min(accepted.values())
-    print(f"  throughput: {len(sent) / span:.1f} reports/s notified "
+    throughput = len(sent) / span
+    print(f"  throughput: {throughput:.1f} reports/s notified "
           f"(first accepted → last sent; submitter, worker and sandbox share the CPUs)")
     print(f"  worker CPU: {worker_cpu / max(1, len(sent)) * 1000:.1f} ms per report notified (user + system; "
           f"less sensitive to a shared machine than the throughput)")
@@ -259,8 +266,12 @@ def run(settings, redis, worker, args) -> int:
     rss_end = proc.memory_info().rss / 2**20
     print(f"\nworker RSS: {rss_start:.1f} MB after warm-up → {rss_end:.1f} MB after {jobs_done} jobs")
 
-    checks = [(f"p95 {p95:.3f} s ≤ {P95_MAX} s", p95 <= P95_MAX), (f"p99 {p99:.3f} s ≤ {P99_MAX} s", p99 <= P99_MAX),
-              (f"all {len(accepted)} reports notified", missing == 0),
+    if args.rate > CAPACITY_GOAL:  # offered more than one worker must handle: its capacity counts
+        checks = [(f"capacity {throughput:.1f} reports/s ≥ {CAPACITY_GOAL:g} (offered {args.rate:g}/s)",
+                   throughput >= CAPACITY_GOAL)]
+    else:
+        checks = [(f"p95 {p95:.3f} s ≤ {P95_MAX} s", p95 <= P95_MAX), (f"p99 {p99:.3f} s ≤ {P99_MAX} s", p99 <= P99_MAX)]
+    checks += [(f"all {len(accepted)} reports notified", missing == 0),
               (f"RSS {rss_end:.1f} MB ≤ {RSS_MAX_MB} MB after {jobs_done} jobs",
                rss_end <= RSS_MAX_MB and jobs_done >= args.jobs)]
     for label, ok in checks:

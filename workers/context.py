@@ -20,6 +20,7 @@ from backend.config import Settings
 from backend.db import db, init_database
 
 _event_number: contextvars.ContextVar[str] = contextvars.ContextVar("ejia_event_number", default="-")
+_lane_job: contextvars.ContextVar = contextvars.ContextVar("ejia_lane_job", default=None)
 _keep_open = False
 
 
@@ -74,9 +75,24 @@ def db_session():
         raise
 
 
+def current_job():
+    """The running RQ job — also in a drain's helper threads (``in_job``), where RQ's own
+    thread-local stack has none."""
+    return get_current_job() or _lane_job.get()
+
+
+def in_job(job, call, *args):
+    """Run ``call`` in a helper thread as part of ``job`` (its log lines name the job)."""
+    token = _lane_job.set(job)
+    try:
+        return call(*args)
+    finally:
+        _lane_job.reset(token)
+
+
 def redis_connection():
     """The connection of the running job, else the relay's (direct calls, sweeps from tests)."""
-    job = get_current_job()
+    job = current_job()
     if job is not None:
         return job.connection
     from workers import relay
@@ -101,7 +117,7 @@ def set_event(number: str | None) -> None:
 
 class JobLog(logging.LoggerAdapter):
     def process(self, msg, kwargs):
-        job = get_current_job()
+        job = current_job()
         return f"[job {job.id if job else '-'}] [event {_event_number.get()}] {msg}", kwargs
 
 

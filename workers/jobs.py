@@ -1,6 +1,7 @@
 """RQ jobs: importable module functions that take ids and re-load rows (STYLE §6).
 
-``process_outbox`` is what the relay enqueues for every outbox row. It validates the
+``drain_outbox`` handles the rows waiting in one of the relay's lanes, each as
+``process_outbox`` — a row's own job, for rows that failed in a lane — would. It validates the
 payload, then — each step idempotent, so a re-run after a crash is harmless — sends a late
 chat reply (``wechat.reply``: the answer to a push spooled while the database was down, as
 a customer-service message), deletes a media object retention could not delete at the
@@ -14,6 +15,10 @@ Malformed payloads are stamped with the reason and fail without retry.
 """
 from __future__ import annotations
 
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 from backend import clock
 from backend.db import Statement
 from backend.errors import NotFound
@@ -25,11 +30,14 @@ from backend.services.retention import MEDIA_DELETE_TOPIC, delete_unused_object
 from backend.services.subscriptions import WEBHOOK_RETRY_TOPIC
 from workers import audience, delivery, media, relay, sending, webhooks
 from workers.context import (
+    current_job,
     db_session,
     ensure_ready,
     event_scope,
     fail_without_retry,
+    in_job,
     job_logger,
+    option,
     redis_connection,
     set_event,
 )
@@ -39,6 +47,9 @@ log = job_logger("ejia.jobs")
 
 ROUTE_TOPICS = ("event.submitted", "event.return")  # topics whose event needs (re-)routing
 MAX_INLINE_DEPTH = 2
+DRAIN_BATCH = 20  # ids taken from a lane at a time
+DRAIN_SECONDS = 20.0  # then a fresh drain job goes on (the kind's timeout is 120 s)
+DRAIN_THREADS = 4  # rows of a batch side by side on PostgreSQL (OUTBOX_DRAIN_THREADS; 1 on SQLite)
 
 # Read once or twice by every job: SQL built once (backend.db.Statement).
 OUTBOX_ROW = Statement(lambda outbox_id: OutboxMessage.select().where(OutboxMessage.id == outbox_id).limit(1))
@@ -92,8 +103,83 @@ def process_outbox(outbox_id: int) -> str:
         return _process(redis_connection(), outbox_id)
 
 
+def drain_outbox(lane: int) -> str:
+    """Handle the rows waiting in ``lane`` (workers/relay.py), oldest first, each as its own
+    job would, until the lane is empty or ``DRAIN_SECONDS`` have passed (then a fresh drain job
+    goes on, so RQ's timeout never cuts a row short and the send queue gets its turn). A row
+    that fails here — or is malformed — gets a job of its own (``outbox-<id>``): its retries
+    and the failed registry are as before. Were the worker to die mid-batch, the rows it had
+    taken are neither in the lane nor done: the sweep finds and re-adds them.
+
+    On PostgreSQL the rows of a batch are handled ``OUTBOX_DRAIN_THREADS`` (4) at a time, each
+    thread on its own connection: a row spends most of its time waiting on the database and
+    the WeChat API, and rows are independent (each step idempotent, each send claimed)."""
+    settings = ensure_ready()
+    connection = redis_connection()
+    pool, job = _drain_pool(settings), current_job()
+    started, handled = time.monotonic(), 0
+    while True:
+        ids = relay.next_batch(connection, lane, DRAIN_BATCH)
+        if not ids:
+            return f"{handled} row(s)"
+        if pool is None:
+            for index, outbox_id in enumerate(ids):
+                try:
+                    _drain_one(connection, outbox_id)
+                except Exception:
+                    relay.put_back(connection, ids[index + 1:])  # best effort: else the sweep
+                    raise
+                handled += 1
+                if time.monotonic() - started > DRAIN_SECONDS and index + 1 < len(ids):
+                    relay.put_back(connection, ids[index + 1:])  # a slow API: the successor takes them
+                    break
+        else:
+            futures = [pool.submit(in_job, job, _drain_one, connection, outbox_id) for outbox_id in ids]
+            errors = [future.exception() for future in futures]  # every row of the batch was tried
+            handled += errors.count(None)
+            for error in errors:
+                if error is not None:
+                    raise error
+        if time.monotonic() - started > DRAIN_SECONDS:
+            relay.start_drain(connection, lane)  # the lane stays busy: this job's successor
+            return f"{handled} row(s); a new drain goes on"
+
+
+_pool: tuple[int, int, ThreadPoolExecutor] | None = None
+
+
+def _drain_pool(settings) -> ThreadPoolExecutor | None:
+    """The process's drain threads, or None to handle rows one by one (SQLite: its writers
+    queue behind one lock, so threads would only wait on each other)."""
+    global _pool
+    postgres = settings.database_url.split(":", 1)[0].startswith("postgres")
+    threads = option(settings, "outbox_drain_threads", DRAIN_THREADS if postgres else 1)
+    if threads <= 1:
+        return None
+    if _pool is None or _pool[0] != os.getpid() or _pool[1] != threads:
+        _pool = (os.getpid(), threads, ThreadPoolExecutor(threads, thread_name_prefix="ejia-drain"))
+    return _pool[2]
+
+
+def _drain_one(connection, outbox_id: int) -> None:
+    job = current_job()
+    retries_left = job.retries_left if job is not None else None
+    with db_session(), event_scope(None):
+        try:
+            outcome = _process(connection, outbox_id, in_lane=True)
+        except Exception as exc:  # noqa: BLE001 — its own job retries it (a failed row never blocks the lane)
+            log.warning("outbox %s failed in its lane (%s: %s); it gets a job of its own", outbox_id,
+                        type(exc).__name__, exc)
+            outcome = "own job"
+        finally:
+            if job is not None:
+                job.retries_left = retries_left  # a row's final failure is its own job's, not the drain's
+    if outcome == "own job":
+        enqueue_once(connection, "outbox", outbox_id, job_id=relay.job_id(outbox_id))
+
+
 def _process(connection, outbox_id: int, depth: int = 0, known: dict | None = None,
-             stamps: list[int] | None = None) -> str:
+             stamps: list[int] | None = None, in_lane: bool = False) -> str:
     """``known``: rows this job has already read or written — the routed event (its category
     loaded), the route step, the active webhook subscriptions — so an inline follow-up does not
     read them again. They are moments old and this job wrote them; a second route of the same
@@ -111,6 +197,8 @@ def _process(connection, outbox_id: int, depth: int = 0, known: dict | None = No
     if message.processed_at is not None:
         return "already processed"
     problem = validate(message)
+    if problem and in_lane:
+        return "own job"  # failed there, once, with its reason in the failed registry
     if problem:
         (OutboxMessage.update(error=f"malformed: {problem}", processed_at=clock.now())
          .where(OutboxMessage.id == outbox_id).execute())

@@ -41,6 +41,8 @@ class JobKind:
 
 KINDS = {
     "outbox": JobKind("workers.jobs.process_outbox", ROUTE, 60, (2, 10, 30, 120, 600)),
+    # one lane's waiting outbox rows (workers/relay.py); it stops itself well inside its timeout
+    "outbox_lane": JobKind("workers.jobs.drain_outbox", ROUTE, 120, (2, 10, 30), result_ttl=60),
     "notify": JobKind("workers.jobs.notify", NOTIFY, 60, (5, 30, 120)),
     "template": JobKind("workers.sending.send_template", SEND, 30, (5, 30, 120, 600, 1800)),
     "custom": JobKind("workers.sending.send_customer_message", SEND, 30, (5, 30, 120, 600)),

@@ -14,8 +14,18 @@ restart or a Sentinel failover — an emergency among them — reaches its grid 
 after Redis is back, not at the scheduler's next minute (found when the Sentinel failover
 test filed its report after the worker had already swept).
 
-An outbox row's job id is ``outbox-<id>``, so the sweep can tell a row whose job is still
-waiting from one whose job a Redis restart lost.
+Rows wait in lanes, not one RQ job each (issue 18, item 2). ``enqueue_outbox`` adds a row's
+id to its lane — a Redis sorted set, oldest first, ``LANES`` of them — and enqueues a drain job
+for the lane only when none is queued or running (the lane's busy key, taken with ``SET NX``).
+The drain job (``workers.jobs.drain_outbox``) takes the lane's ids in batches and handles each
+row as its own job would; it frees the lane only after a last look finds it empty, so an id
+added at that moment either is taken by that look or sees the lane free and enqueues the next
+drain. Under load one RQ job handles many reports instead of one; lanes let several workers
+share a burst. A row that fails in a lane gets a job of its own, ``outbox-<id>``, with the
+retries and the failed registry as before. The sweep can still tell a row that is waiting (in
+its lane, or its own job active) from one a Redis restart lost; a drain job that died with its
+lane busy frees it after ``LANE_BUSY_SECONDS``, and the sweep enqueues drains for lanes left
+with ids and no drain.
 """
 from __future__ import annotations
 
@@ -37,6 +47,10 @@ from workers.queues import enqueue, job_is_active
 log = logging.getLogger("ejia.relay")
 STALE_AFTER = dt.timedelta(minutes=2)  # enqueued this long ago and still unprocessed → again
 MAX_ATTEMPTS = 10  # enqueues per row; a row past this is left for an operator (docs/workers.md)
+LANES = 4  # drain jobs that may run side by side, so several workers share a burst
+LANE_KEY = "ejia:outbox:lane:{}"  # sorted set of waiting outbox ids (score = id: oldest first)
+LANE_BUSY_KEY = "ejia:outbox:lane-busy:{}"  # set while the lane's drain job is queued or running
+LANE_BUSY_SECONDS = 60  # a drain refreshes it every batch; a dead worker's lane frees itself
 SWEEP_BATCH = 5000
 BREAKER_SECONDS = 5.0
 RETRY_LEFT_AFTER = (BREAKER_SECONDS + 0.5, 10.0, 20.0, 30.0)  # seconds; past these, the scheduler's sweep
@@ -60,11 +74,90 @@ def job_id(outbox_id: int) -> str:
     return f"outbox-{outbox_id}"
 
 
+def lane_of(outbox_id: int) -> int:
+    return outbox_id % LANES
+
+
 def enqueue_outbox(connection, ids: list[int]) -> None:
+    """Add the rows to their lanes and start a drain for each lane that has none (one round
+    trip to Redis, two when a lane was idle), then stamp them enqueued."""
+    lanes: dict[int, list[int]] = {}
     for outbox_id in ids:
-        enqueue(connection, "outbox", outbox_id, job_id=job_id(outbox_id), description=f"outbox {outbox_id}")
+        lanes.setdefault(lane_of(outbox_id), []).append(outbox_id)
+    pipe = connection.pipeline(transaction=False)
+    for lane, members in lanes.items():
+        pipe.zadd(LANE_KEY.format(lane), {str(i): i for i in members})
+        pipe.set(LANE_BUSY_KEY.format(lane), "1", nx=True, ex=LANE_BUSY_SECONDS)
+    answers = pipe.execute()
+    for lane, took in zip(lanes, answers[1::2]):
+        if took:
+            start_drain(connection, lane)
     (OutboxMessage.update(enqueued_at=clock.now(), attempts=OutboxMessage.attempts + 1)
      .where(OutboxMessage.id.in_(ids)).execute())
+
+
+def start_drain(connection, lane: int) -> None:
+    """Enqueue a drain job for ``lane`` (its caller holds the lane's busy key)."""
+    enqueue(connection, "outbox_lane", lane, description=f"outbox lane {lane}")
+
+
+def take(connection, lane: int, count: int) -> list[int]:
+    """Up to ``count`` waiting ids of the lane, oldest first; the lane stays busy."""
+    pipe = connection.pipeline(transaction=False)
+    pipe.set(LANE_BUSY_KEY.format(lane), "1", ex=LANE_BUSY_SECONDS)
+    pipe.zpopmin(LANE_KEY.format(lane), count)
+    return [int(member) for member, _score in pipe.execute()[1]]
+
+
+def release(connection, lane: int, count: int) -> list[int]:
+    """Free the lane, then look once more: ids added before the lane was freed are returned
+    (the caller goes on with them), ids added after it start a drain of their own."""
+    pipe = connection.pipeline(transaction=False)
+    pipe.delete(LANE_BUSY_KEY.format(lane))
+    pipe.zpopmin(LANE_KEY.format(lane), count)
+    return [int(member) for member, _score in pipe.execute()[1]]
+
+
+def next_batch(connection, lane: int, count: int) -> list[int]:
+    """A drain's next ids: taken while the lane has some; else the lane is freed after a last
+    look, and an empty answer means the drain is done."""
+    return take(connection, lane, count) or release(connection, lane, count)
+
+
+def put_back(connection, ids: list[int]) -> None:
+    """Ids a drain took but did not handle (it is stopping): back into their lanes."""
+    if not ids:
+        return
+    pipe = connection.pipeline(transaction=False)
+    for outbox_id in ids:
+        pipe.zadd(LANE_KEY.format(lane_of(outbox_id)), {str(outbox_id): outbox_id})
+    pipe.execute()
+
+
+def waiting(connection, ids: list[int]) -> set[int]:
+    """The ids among ``ids`` that wait in a lane."""
+    lanes: dict[int, list[int]] = {}
+    for outbox_id in ids:
+        lanes.setdefault(lane_of(outbox_id), []).append(outbox_id)
+    found: set[int] = set()
+    for lane, members in lanes.items():
+        for start in range(0, len(members), 1000):
+            chunk = members[start:start + 1000]
+            scores = connection.zmscore(LANE_KEY.format(lane), [str(i) for i in chunk])
+            found.update(i for i, score in zip(chunk, scores) if score is not None)
+    return found
+
+
+def kick(connection) -> int:
+    """Start a drain for every lane that has ids waiting and no drain (its job was lost, or
+    its worker died with the lane busy and the busy key has expired since)."""
+    started = 0
+    for lane in range(LANES):
+        if connection.zcard(LANE_KEY.format(lane)) and \
+                connection.set(LANE_BUSY_KEY.format(lane), "1", nx=True, ex=LANE_BUSY_SECONDS):
+            start_drain(connection, lane)
+            started += 1
+    return started
 
 
 class Relay:
@@ -204,9 +297,10 @@ def uninstall_relay() -> None:
 
 
 def sweep(connection) -> int:
-    """Enqueue every unprocessed row whose job is not waiting in Redis: rows never enqueued
-    (Redis was down at commit), rows whose job a Redis restart lost, and rows enqueued long
-    ago and still unprocessed.
+    """Enqueue every unprocessed row that is not waiting in Redis (in its lane, or as a job of
+    its own): rows never enqueued (Redis was down at commit), rows a Redis restart lost, rows
+    a dead drain had taken, and rows enqueued long ago and still unprocessed. Then start a
+    drain for any lane left with ids and none.
 
     Rows with an ``error`` (malformed, given up) or past MAX_ATTEMPTS are not swept: they
     sit in the failed registry with their reason instead of looping.
@@ -216,9 +310,12 @@ def sweep(connection) -> int:
         OutboxMessage.processed_at.is_null() & OutboxMessage.error.is_null()
         & (OutboxMessage.attempts < MAX_ATTEMPTS)
     ).order_by(OutboxMessage.id).limit(SWEEP_BATCH))
+    rows = list(rows)
+    in_lanes = waiting(connection, [row.id for row in rows if row.enqueued_at is not None])
     ids = [row.id for row in rows if row.enqueued_at is None or row.enqueued_at < cutoff
-           or not job_is_active(connection, job_id(row.id))]
+           or (row.id not in in_lanes and not job_is_active(connection, job_id(row.id)))]
     if ids:
         enqueue_outbox(connection, ids)
         log.info("outbox sweep enqueued %d row(s)", len(ids))
+    kick(connection)
     return len(ids)

@@ -51,6 +51,9 @@ def test_production_accepts_only_safe_mode_pushes_unless_told_otherwise():
     ({"WECHAT_ENCRYPT_MODE": "aes"}, "WECHAT_ENCRYPT_MODE"),
     ({"WECHAT_SPOOL_MAX_MB": "0"}, "WECHAT_SPOOL_MAX_MB"),
     ({"REDIS_REQUEST_TIMEOUT_MS": "-5"}, "REDIS_REQUEST_TIMEOUT_MS"),
+    ({"OUTBOX_DRAIN_THREADS": "four"}, "OUTBOX_DRAIN_THREADS"),
+    ({"OUTBOX_DRAIN_THREADS": "0"}, "OUTBOX_DRAIN_THREADS"),
+    ({"OUTBOX_DRAIN_THREADS": "500"}, "OUTBOX_DRAIN_THREADS"),
 ])
 def test_malformed_values_are_refused_naming_the_variable(env, name):
     with pytest.raises(ConfigError, match=name):
