@@ -122,24 +122,34 @@ def drain_outbox(lane: int) -> str:
         ids = relay.next_batch(connection, lane, DRAIN_BATCH)
         if not ids:
             return f"{handled} row(s)"
-        if pool is None:
-            for index, outbox_id in enumerate(ids):
-                try:
-                    _drain_one(connection, outbox_id)
-                except Exception:
-                    relay.put_back(connection, ids[index + 1:])  # best effort: else the sweep
-                    raise
-                handled += 1
-                if time.monotonic() - started > DRAIN_SECONDS and index + 1 < len(ids):
-                    relay.put_back(connection, ids[index + 1:])  # a slow API: the successor takes them
-                    break
-        else:
-            futures = [pool.submit(in_job, job, _drain_one, connection, outbox_id) for outbox_id in ids]
-            errors = [future.exception() for future in futures]  # every row of the batch was tried
-            handled += errors.count(None)
-            for error in errors:
-                if error is not None:
-                    raise error
+        with db_session():  # the batch's rows and the subscriptions in two statements, not one each
+            rows = {row.id: row for row in OutboxMessage.select().where(OutboxMessage.id.in_(ids))}
+            subscriptions = webhooks.active_subscriptions()
+        batch = [(outbox_id, rows.get(outbox_id), subscriptions) for outbox_id in ids]
+        stamps: list[int] = []  # rows done: stamped processed in one statement per batch
+        try:
+            if pool is None:
+                for index, item in enumerate(batch):
+                    try:
+                        _drain_one(connection, *item, stamps)
+                    except Exception:
+                        relay.put_back(connection, ids[index + 1:])  # best effort: else the sweep
+                        raise
+                    handled += 1
+                    if time.monotonic() - started > DRAIN_SECONDS and index + 1 < len(ids):
+                        relay.put_back(connection, ids[index + 1:])  # a slow API: the successor takes them
+                        break
+            else:
+                futures = [pool.submit(in_job, job, _drain_one, connection, *item, stamps) for item in batch]
+                errors = [future.exception() for future in futures]  # every row of the batch was tried
+                handled += errors.count(None)
+                for error in errors:
+                    if error is not None:
+                        raise error
+        finally:
+            if stamps:  # were this to fail, the rows are handled again later: every step is idempotent
+                with db_session():
+                    _stamp_processed(stamps)
         if time.monotonic() - started > DRAIN_SECONDS:
             relay.start_drain(connection, lane)  # the lane stays busy: this job's successor
             return f"{handled} row(s); a new drain goes on"
@@ -161,12 +171,14 @@ def _drain_pool(settings) -> ThreadPoolExecutor | None:
     return _pool[2]
 
 
-def _drain_one(connection, outbox_id: int) -> None:
+def _drain_one(connection, outbox_id: int, message: OutboxMessage | None, subscriptions: list,
+               stamps: list[int]) -> None:
     job = current_job()
     retries_left = job.retries_left if job is not None else None
     with db_session(), event_scope(None):
         try:
-            outcome = _process(connection, outbox_id, in_lane=True)
+            outcome = _process(connection, outbox_id, known={"subscriptions": subscriptions}, in_lane=True,
+                               message=message, deferred=stamps)
         except Exception as exc:  # noqa: BLE001 — its own job retries it (a failed row never blocks the lane)
             log.warning("outbox %s failed in its lane (%s: %s); it gets a job of its own", outbox_id,
                         type(exc).__name__, exc)
@@ -179,7 +191,8 @@ def _drain_one(connection, outbox_id: int) -> None:
 
 
 def _process(connection, outbox_id: int, depth: int = 0, known: dict | None = None,
-             stamps: list[int] | None = None, in_lane: bool = False) -> str:
+             stamps: list[int] | None = None, in_lane: bool = False, message: OutboxMessage | None = None,
+             deferred: list[int] | None = None) -> str:
     """``known``: rows this job has already read or written — the routed event (its category
     loaded), the route step, the active webhook subscriptions — so an inline follow-up does not
     read them again. They are moments old and this job wrote them; a second route of the same
@@ -188,9 +201,13 @@ def _process(connection, outbox_id: int, depth: int = 0, known: dict | None = No
     ``stamps``: an inline follow-up with nothing of its own to follow adds its id there, and the
     row that found it stamps both processed in one statement. Were the worker to die before
     that statement, both rows would be handled again — every step is idempotent (the route
-    finds the event routed; a notification's key exists) — so nothing is sent twice."""
+    finds the event routed; a notification's key exists) — so nothing is sent twice.
+
+    From a drain (``in_lane``): ``message`` is the row as the drain read it with its batch,
+    ``known`` starts with the batch's subscriptions, and the ids done go to ``deferred`` for
+    the batch's one stamp; a malformed row is left for a job of its own."""
     known = {} if known is None else known
-    message = OUTBOX_ROW.first(outbox_id)
+    message = message or OUTBOX_ROW.first(outbox_id)
     if message is None:
         log.info("outbox %s no longer exists; nothing to do", outbox_id)
         return "missing"
@@ -241,7 +258,10 @@ def _process(connection, outbox_id: int, depth: int = 0, known: dict | None = No
             log.warning("outbox %s: follow-up %s not handled inline (%s); enqueued", outbox_id, follow_up, exc)
             relay.enqueue_outbox(connection, follow_ups[index:])
             return "done"
-    _stamp_processed(done)
+    if deferred is not None:
+        deferred.extend(done)  # a drain stamps its whole batch in one statement
+    else:
+        _stamp_processed(done)
     return "done"
 
 

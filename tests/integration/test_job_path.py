@@ -90,3 +90,27 @@ def test_a_follow_up_that_fails_inline_gets_a_job_of_its_own_and_its_report_row_
     assert route_row.processed_at is not None
     sent = [c for c in sandbox.calls("message/template/send") if c["errcode"] == 0]
     assert len(sent) == 1 and Notification.select().where(Notification.status == "sent").count() == 1
+
+
+def test_reports_drained_from_their_lanes_cost_fewer_statements_each(env, sandbox, redis_conn,
+                                                                           statements):  # noqa: F811
+    """A drain reads its batch's rows and the subscriptions once, and stamps the batch in one
+    statement: 15 statements a report, plus 3–4 a batch (docs/workers.md, "Lanes")."""
+    from workers import relay
+
+    world = make_world()
+    reporter = Resident.create(oa_openid="oa-resident-1")
+    count = 12
+    for _ in range(count):
+        submit_event(Submission(description="路灯坏了好几天", reporter=resident_actor(reporter),
+                                lat=world.in_a[0], lng=world.in_a[1], category_code="0101"))
+    sandbox.clear_calls()
+    statements.sql.clear()
+    for lane in range(relay.LANES):  # one batch each: every lane holds three
+        assert jobs.drain_outbox(lane) == "3 row(s)"
+    spent = [sql for sql in statements.sql if sql not in ("BEGIN", "COMMIT")]
+    db.connect(reuse_if_open=True)
+    assert len([c for c in sandbox.calls() if c["api"] == "message/template/send"]) == count
+    assert Notification.select().where(Notification.status == "sent").count() == count
+    assert OutboxMessage.select().where(OutboxMessage.processed_at.is_null()).count() == 0
+    assert len(spent) <= 15 * count + 4 * relay.LANES, len(spent)  # 193 here: 19 a report in a job of its own
