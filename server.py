@@ -365,8 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_seed)
     p = sub.add_parser("migrate", help="apply numbered migrations")
     p.set_defaults(func=cmd_migrate)
-    p = sub.add_parser("jobs", help="failed RQ jobs: list them (failed) or run them again (retry)")
-    p.add_argument("action", choices=("failed", "retry"))
+    p = sub.add_parser("jobs", help="failed RQ jobs: list them (failed) or run them again (retry); "
+                                    "outbox rows waiting in their lanes (lanes)")
+    p.add_argument("action", choices=("failed", "retry", "lanes"))
     p.add_argument("job_ids", nargs="*", help="ids of failed jobs to retry")
     p.add_argument("--queue", help="only this queue (send, route, notify, media, webhook, maintenance)")
     p.add_argument("--all", action="store_true", help="retry every failed job")

@@ -4,6 +4,10 @@
     python -m server jobs failed --queue send
     python -m server jobs retry <job id> …       # requeue these
     python -m server jobs retry --all [--queue route]
+    python -m server jobs lanes                  # outbox rows waiting in each lane, and its drain
+
+Outbox rows wait in lanes, not as RQ jobs (workers/relay.py), so ``rq info`` does not count a
+backlog of reports: ``jobs lanes`` does.
 
 The same registry is what ``rq info`` counts and what ``rq requeue`` acts on; this command
 adds the reason (the last line of the exception) and the job's arguments.
@@ -68,6 +72,21 @@ def retry_failed(connection, job_ids=(), *, queue_name: str | None = None, all_j
     return done
 
 
+def lanes(connection) -> list[dict]:
+    """[{lane, waiting, oldest, busy_seconds}]: ids waiting per lane, the oldest id, and how long
+    the lane's drain keeps it busy (None: no drain queued or running)."""
+    from workers import relay
+
+    out = []
+    for lane in range(relay.LANES):
+        key = relay.LANE_KEY.format(lane)
+        oldest = connection.zrange(key, 0, 0)
+        ttl = connection.ttl(relay.LANE_BUSY_KEY.format(lane))
+        out.append({"lane": lane, "waiting": connection.zcard(key), "oldest": int(oldest[0]) if oldest else None,
+                    "busy_seconds": ttl if ttl >= 0 else None})
+    return out
+
+
 def run(settings: Settings, action: str, job_ids=(), *, queue_name: str | None = None, all_jobs: bool = False,
         out: TextIO | None = None) -> int:
     out = out or sys.stdout
@@ -91,5 +110,13 @@ def run(settings: Settings, action: str, job_ids=(), *, queue_name: str | None =
         for job_id in missing:
             out.write(f"not in the failed registry: {job_id}\n")
         return 1 if missing else 0
-    out.write(f"unknown action {action!r} (use failed or retry)\n")
+    if action == "lanes":
+        rows = lanes(connection)
+        for row in rows:
+            busy = f"drain busy {row['busy_seconds']} s more" if row["busy_seconds"] is not None else "no drain"
+            oldest = f", oldest outbox {row['oldest']}" if row["oldest"] is not None else ""
+            out.write(f"lane {row['lane']}: {row['waiting']} waiting{oldest}; {busy}\n")
+        out.write(f"{sum(row['waiting'] for row in rows)} outbox row(s) waiting\n")
+        return 0
+    out.write(f"unknown action {action!r} (use failed, retry or lanes)\n")
     return 2

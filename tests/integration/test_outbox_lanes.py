@@ -97,6 +97,25 @@ def test_a_drain_handles_a_batch_side_by_side_or_one_by_one_each_once(env, world
     assert len(planned) >= 40 and not [line for line in planned if line.startswith("[job -]")]
 
 
+def test_jobs_lanes_shows_what_waits_where_for_an_operator(env, world, resident, redis_conn):
+    import io
+
+    from workers import cli
+
+    events = [report(resident, world.in_a) for _ in range(5)]
+    ids = sorted(row.id for row in OutboxMessage.select().where(OutboxMessage.event.in_([e.id for e in events])))
+    out = io.StringIO()
+    assert cli.run(env, "lanes", out=out) == 0
+    text = out.getvalue()
+    assert text.endswith("5 outbox row(s) waiting\n"), text
+    first = relay.lane_of(ids[0])
+    assert f"lane {first}: " in text and f"oldest outbox {ids[0]}; drain busy" in text
+    drain(redis_conn)
+    out = io.StringIO()
+    cli.run(env, "lanes", out=out)
+    assert out.getvalue().endswith("0 outbox row(s) waiting\n") and "drain busy" not in out.getvalue()
+
+
 def test_a_drain_past_its_time_hands_on_to_a_fresh_job(env, world, resident, sandbox, redis_conn, monkeypatch):
     monkeypatch.setattr(relay, "LANES", 1)
     monkeypatch.setattr(jobs, "DRAIN_BATCH", 2)
