@@ -16,6 +16,8 @@ from backend.models import Event, EventStep, OutboxMessage
 log = logging.getLogger("ejia.outbox")
 _listeners: list[Callable[[list[int]], None]] = []
 _quiet = 0
+_events: dict[int, int] = {}  # outbox id → event id of rows this process recorded (event_of)
+_EVENTS_KEPT = 10_000
 
 
 def add_listener(listener: Callable[[list[int]], None]) -> None:
@@ -36,7 +38,19 @@ def record(topic: str, event: Event | None = None, step: EventStep | None = None
         body.setdefault("number", event.number)
     if step is not None:
         body.setdefault("step_id", step.id)
-    return OutboxMessage.create(topic=topic, event=event, step=step, payload=body)
+    row = OutboxMessage.create(topic=topic, event=event, step=step, payload=body)
+    if event is not None:
+        if len(_events) >= _EVENTS_KEPT:  # rows rolled back or long published: forget the older half
+            for key in list(_events)[:_EVENTS_KEPT // 2]:
+                _events.pop(key, None)
+        _events[row.id] = event.id
+    return row
+
+
+def event_of(outbox_id: int) -> int | None:
+    """The event of a row this process recorded lately (the relay keeps an event's rows in one
+    lane, in order); None when unknown — the caller reads it, or does without."""
+    return _events.get(outbox_id)
 
 
 @contextlib.contextmanager

@@ -133,16 +133,22 @@ def drain_outbox(lane: int) -> str:
                     try:
                         _drain_one(connection, *item, stamps)
                     except Exception:
-                        relay.put_back(connection, ids[index + 1:])  # best effort: else the sweep
+                        relay.put_back(connection, lane, ids[index + 1:])  # best effort: else the sweep
                         raise
                     handled += 1
                     if time.monotonic() - started > DRAIN_SECONDS and index + 1 < len(ids):
-                        relay.put_back(connection, ids[index + 1:])  # a slow API: the successor takes them
+                        relay.put_back(connection, lane, ids[index + 1:])  # a slow API: the successor takes them
                         break
-            else:
-                futures = [pool.submit(in_job, job, _drain_one, connection, *item, stamps) for item in batch]
+            else:  # one task per event: an event's rows one after the other, in order
+                by_event: dict[object, list[tuple]] = {}
+                for item in batch:
+                    message = item[1]
+                    key = message.event_id if message is not None and message.event_id else ("row", item[0])
+                    by_event.setdefault(key, []).append(item)
+                futures = [pool.submit(in_job, job, _drain_in_order, connection, items, stamps)
+                           for items in by_event.values()]
                 errors = [future.exception() for future in futures]  # every row of the batch was tried
-                handled += errors.count(None)
+                handled += len(ids) - len([e for e in errors if e is not None])
                 for error in errors:
                     if error is not None:
                         raise error
@@ -169,6 +175,11 @@ def _drain_pool(settings) -> ThreadPoolExecutor | None:
     if _pool is None or _pool[0] != os.getpid() or _pool[1] != threads:
         _pool = (os.getpid(), threads, ThreadPoolExecutor(threads, thread_name_prefix="ejia-drain"))
     return _pool[2]
+
+
+def _drain_in_order(connection, items: list[tuple], stamps: list[int]) -> None:
+    for item in items:
+        _drain_one(connection, *item, stamps)
 
 
 def _drain_one(connection, outbox_id: int, message: OutboxMessage | None, subscriptions: list,

@@ -74,16 +74,27 @@ def job_id(outbox_id: int) -> str:
     return f"outbox-{outbox_id}"
 
 
-def lane_of(outbox_id: int) -> int:
-    return outbox_id % LANES
+def lane_of(outbox_id: int, event_id: int | None = None) -> int:
+    """An event's rows share a lane, so they are handled in the order they were written (a
+    resident hears 受理 before 办结, and 办结 before the 回访 question); rows of no event
+    (a chat reply, a media deletion) spread by their own id."""
+    if event_id is None:
+        event_id = outbox.event_of(outbox_id)
+    return (outbox_id if event_id is None else event_id) % LANES
 
 
-def enqueue_outbox(connection, ids: list[int]) -> None:
-    """Add the rows to their lanes and start a drain for each lane that has none (one round
-    trip to Redis, two when a lane was idle), then stamp them enqueued."""
+def _by_lane(ids: list[int], events: dict[int, int | None] | None) -> dict[int, list[int]]:
     lanes: dict[int, list[int]] = {}
     for outbox_id in ids:
-        lanes.setdefault(lane_of(outbox_id), []).append(outbox_id)
+        lanes.setdefault(lane_of(outbox_id, (events or {}).get(outbox_id)), []).append(outbox_id)
+    return lanes
+
+
+def enqueue_outbox(connection, ids: list[int], events: dict[int, int | None] | None = None) -> None:
+    """Add the rows to their lanes and start a drain for each lane that has none (one round
+    trip to Redis, two when a lane was idle), then stamp them enqueued. ``events``: outbox id →
+    event id where the caller knows it (else ``outbox.event_of``: rows this process wrote)."""
+    lanes = _by_lane(ids, events)
     pipe = connection.pipeline(transaction=False)
     for lane, members in lanes.items():
         pipe.zadd(LANE_KEY.format(lane), {str(i): i for i in members})
@@ -124,21 +135,15 @@ def next_batch(connection, lane: int, count: int) -> list[int]:
     return take(connection, lane, count) or release(connection, lane, count)
 
 
-def put_back(connection, ids: list[int]) -> None:
-    """Ids a drain took but did not handle (it is stopping): back into their lanes."""
-    if not ids:
-        return
-    pipe = connection.pipeline(transaction=False)
-    for outbox_id in ids:
-        pipe.zadd(LANE_KEY.format(lane_of(outbox_id)), {str(outbox_id): outbox_id})
-    pipe.execute()
+def put_back(connection, lane: int, ids: list[int]) -> None:
+    """Ids a drain took from ``lane`` but did not handle (it is stopping): back where they were."""
+    if ids:
+        connection.zadd(LANE_KEY.format(lane), {str(i): i for i in ids})
 
 
-def waiting(connection, ids: list[int]) -> set[int]:
+def waiting(connection, ids: list[int], events: dict[int, int | None] | None = None) -> set[int]:
     """The ids among ``ids`` that wait in a lane."""
-    lanes: dict[int, list[int]] = {}
-    for outbox_id in ids:
-        lanes.setdefault(lane_of(outbox_id), []).append(outbox_id)
+    lanes = _by_lane(ids, events)
     found: set[int] = set()
     for lane, members in lanes.items():
         for start in range(0, len(members), 1000):
@@ -306,16 +311,17 @@ def sweep(connection) -> int:
     sit in the failed registry with their reason instead of looping.
     """
     cutoff = clock.now() - STALE_AFTER
-    rows = (OutboxMessage.select(OutboxMessage.id, OutboxMessage.enqueued_at).where(
+    rows = (OutboxMessage.select(OutboxMessage.id, OutboxMessage.enqueued_at, OutboxMessage.event).where(
         OutboxMessage.processed_at.is_null() & OutboxMessage.error.is_null()
         & (OutboxMessage.attempts < MAX_ATTEMPTS)
     ).order_by(OutboxMessage.id).limit(SWEEP_BATCH))
     rows = list(rows)
-    in_lanes = waiting(connection, [row.id for row in rows if row.enqueued_at is not None])
+    events = {row.id: row.event_id for row in rows}
+    in_lanes = waiting(connection, [row.id for row in rows if row.enqueued_at is not None], events)
     ids = [row.id for row in rows if row.enqueued_at is None or row.enqueued_at < cutoff
            or (row.id not in in_lanes and not job_is_active(connection, job_id(row.id)))]
     if ids:
-        enqueue_outbox(connection, ids)
+        enqueue_outbox(connection, ids, events)
         log.info("outbox sweep enqueued %d row(s)", len(ids))
     kick(connection)
     return len(ids)

@@ -153,10 +153,11 @@ def test_a_running_app_and_worker_carry_on_after_a_failover_and_notify_once(sent
         assert OutboxMessage.select().where(OutboxMessage.processed_at.is_null()).count() == 0
         # the second report's outbox rows went through their lane on the new primary, once:
         # no row needed a job of its own, and none waits in a lane
-        enqueued = [row.id for row in OutboxMessage.select().where(
-            (OutboxMessage.event == Event.get(Event.number == second)) & OutboxMessage.enqueued_at.is_null(False))]
+        rows = list(OutboxMessage.select().where(
+            (OutboxMessage.event == Event.get(Event.number == second)) & OutboxMessage.enqueued_at.is_null(False)))
+        enqueued = [row.id for row in rows]
         assert enqueued
-        assert relay.waiting(redis, enqueued) == set()
+        assert relay.waiting(redis, enqueued, {row.id: row.event_id for row in rows}) == set()
         assert [i for i in enqueued if redis.exists(f"rq:job:{relay.job_id(i)}")] == []
         assert redis.connection_pool.get_master_address()[1] == sentinels.replica.port
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, settings as hsettings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 from rq.registry import FailedJobRegistry, FinishedJobRegistry
 
-from backend import config
+from backend import clock, config
 from backend.db import db
 from backend.models import Notification, OutboxMessage, Resident
 from backend.services.context import resident_actor
@@ -33,9 +33,9 @@ def resident():
     return Resident.create(oa_openid="oa-resident-1")
 
 
-def report(resident, point, text="楼下垃圾好几天没人清了"):
+def report(resident, point, text="楼下垃圾好几天没人清了", code="0101"):
     return submit_event(Submission(description=text, reporter=resident_actor(resident),
-                                   lat=point[0], lng=point[1], category_code="0101")).event
+                                   lat=point[0], lng=point[1], category_code=code)).event
 
 
 def template_keys(sandbox) -> list[str]:
@@ -95,6 +95,32 @@ def test_a_drain_handles_a_batch_side_by_side_or_one_by_one_each_once(env, world
     assert lanes_idle(redis_conn) and own_jobs(redis_conn) == []
     planned = [r.getMessage() for r in caplog.records if "planned" in r.getMessage()]
     assert len(planned) >= 40 and not [line for line in planned if line.startswith("[job -]")]
+
+
+@pytest.mark.parametrize("threads", ["1", "4"])
+def test_an_events_rows_are_handled_in_the_order_they_were_written(env, world, sandbox, redis_conn, threads):
+    """A backlog of 受理 and 办结 for many events, drained side by side: every resident hears of
+    their own case in the order it happened (an event's rows share a lane and a thread)."""
+    from backend.services import actions
+    from backend.services.context import staff_actor
+    from backend.services.events import route_event
+
+    config.install(env.with_overrides(extra={**env.extra, "OUTBOX_DRAIN_THREADS": threads}))
+    people = [Resident.create(oa_openid=f"oa-r{i}", last_message_at=clock.now()) for i in range(8)]
+    events = [report(who, world.in_a, "邻居吵架", code="0201") for who in people]  # no photo needed to resolve
+    for event in events:  # everything written before any worker runs: one backlog
+        route_event(event.id)
+        actions.perform(event.number, staff_actor(world.worker_a), "accept")
+        actions.perform(event.number, staff_actor(world.worker_a), "resolve", {"note": "已处理"})
+    drain(redis_conn)
+    for who, event in zip(people, events):
+        told = [c["body"]["text"]["content"] for c in sandbox.calls("message/custom/send")
+                if c["errcode"] == 0 and c["body"]["touser"] == who.oa_openid]
+        assert len(told) >= 2 and event.number in told[-1] and "满意吗" in told[-1], told
+        rows = list(Notification.select().where((Notification.event == event.id) & (Notification.status == "sent")
+                                                 & (Notification.recipient == f"resident:{who.id}")))
+        by_time = [r.step_id for r in sorted(rows, key=lambda r: (r.sent_at, r.id))]
+        assert by_time == sorted(by_time), "a resident heard of a later step first"
 
 
 def test_jobs_lanes_shows_what_waits_where_for_an_operator(env, world, resident, redis_conn):
