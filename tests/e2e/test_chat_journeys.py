@@ -45,6 +45,7 @@ from wechat.client import OfficialAccount
 from wechat.dialog import texts
 from tests.mp_client import image_bytes
 from tests.workers_run import drain
+from workers import relay
 
 JPEG = image_bytes("JPEG", exif={0x8825: {1: "N", 2: (24.0, 30.0, 18.0)}})  # a phone photo, with GPS
 AMR = b"#!AMR\n" + bytes(120)
@@ -60,10 +61,17 @@ def _warm_taxonomy():
 
 @pytest.fixture
 def env(live_app, sandbox):
-    """Settings pointing every WeChat call (the jobs', the CLI's) at the sandbox."""
-    before = config.current()
+    """Settings pointing every WeChat call (the jobs', the CLI's) at the sandbox, and the relay
+    listening as in the live app's process — an earlier test's teardown may have removed the
+    one the app installed (found running test_redis_sentinel … test_notifications first)."""
+    before, previous = config.current(), relay.installed()
     installed = config.install(before.with_overrides(wechat_api_base=sandbox.url, quiet_hours="off"))
+    relay.install_relay(installed)
     yield installed
+    if previous is None:
+        relay.uninstall_relay()
+    else:
+        relay.install_relay(previous.settings, previous.connection, previous.retry_left)
     config.install(before)
 
 
