@@ -20,7 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from backend import clock
-from backend.db import Statement
+from backend.db import Statement, is_postgres
 from backend.errors import NotFound
 from backend.media_store import SHA256_RE
 from backend.models import Attachment, Event, EventStep, OutboxMessage, Resident
@@ -148,10 +148,10 @@ def drain_outbox(lane: int) -> str:
                 futures = [pool.submit(in_job, job, _drain_in_order, connection, items, stamps)
                            for items in by_event.values()]
                 errors = [future.exception() for future in futures]  # every row of the batch was tried
-                handled += len(ids) - len([e for e in errors if e is not None])
-                for error in errors:
-                    if error is not None:
-                        raise error
+                failed = [error for error in errors if error is not None]
+                handled += len(ids) - len(failed)
+                if failed:
+                    raise failed[0]
         finally:
             if stamps:  # were this to fail, the rows are handled again later: every step is idempotent
                 with db_session():
@@ -168,8 +168,7 @@ def _drain_pool(settings) -> ThreadPoolExecutor | None:
     """The process's drain threads, or None to handle rows one by one (SQLite: its writers
     queue behind one lock, so threads would only wait on each other)."""
     global _pool
-    postgres = settings.database_url.split(":", 1)[0].startswith("postgres")
-    threads = option(settings, "outbox_drain_threads", DRAIN_THREADS if postgres else 1)
+    threads = option(settings, "outbox_drain_threads", DRAIN_THREADS if is_postgres() else 1)
     if threads <= 1:
         return None
     if _pool is None or _pool[0] != os.getpid() or _pool[1] != threads:
