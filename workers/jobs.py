@@ -297,7 +297,7 @@ def handle(connection, message: OutboxMessage, known: dict) -> None:
         pending = Attachment.select(Attachment.id).where(
             (Attachment.step == step.id) & Attachment.media.is_null() & Attachment.wechat_media_id.is_null(False))
         for attachment in pending:
-            enqueue_once(connection, "media", attachment.id, job_id=f"media-{attachment.id}")
+            enqueue_once(connection, "media", attachment.id, job_id=media.job_id(attachment.id))
     if "subscriptions" not in known:
         known["subscriptions"] = webhooks.active_subscriptions()
     webhooks.fan_out(connection, message, event, known["subscriptions"])

@@ -8,6 +8,9 @@ https://developers.weixin.qq.com/doc/offiaccount/Asset_Management/Get_temporary_
 """
 from __future__ import annotations
 
+import datetime as dt
+
+from backend import clock
 from backend.images import BadImage
 from backend.media import store_bytes
 from backend.models import Attachment
@@ -19,8 +22,12 @@ from workers.context import (
     job_logger,
     redis_connection,
 )
+from workers.queues import enqueue, job_exists
 
 log = job_logger("ejia.media")
+WECHAT_KEEPS = dt.timedelta(days=3)  # a temporary media id lives 3 days
+SWEEP_GRACE = dt.timedelta(minutes=2)  # the outbox handler's own job comes first
+SWEEP_BATCH = 500
 MAX_BYTES = {"image": 10 << 20, "voice": 2 << 20}
 SIGNATURES = (  # (prefix, offset, mime, kind)
     (b"\xff\xd8\xff", 0, "image/jpeg", "image"),
@@ -97,3 +104,33 @@ def download(attachment_id: int) -> str:
         Attachment.update(media=media.id).where(Attachment.id == attachment_id).execute()
         log.info("attachment %s stored as %s (%s, %d bytes)", attachment_id, media.sha256[:12], mime, len(data))
         return "stored"
+
+
+def job_id(attachment_id: int) -> str:
+    return f"media-{attachment_id}"
+
+
+def sweep() -> int:
+    """Enqueue ``download_media`` for WeChat media no job is fetching: attachments of the last
+    3 days with only a WeChat media id, older than SWEEP_GRACE, whose job Redis does not know.
+
+    The outbox handler enqueues each download once and the row is then stamped processed, so a
+    Redis restart or failover that lost the job left the photo unfetched until WeChat forgot
+    it. A job Redis still knows in any state is left alone: queued or running, it will run; in
+    the failed registry, it failed for good (fake content, expired id) or ran out of retries,
+    and ``jobs retry`` is the operator's call, not a loop every minute.
+    """
+    ensure_ready()
+    now = clock.now()
+    with db_session():
+        ids = [row.id for row in Attachment.select(Attachment.id).where(
+            (Attachment.created_at > now - WECHAT_KEEPS) & (Attachment.created_at <= now - SWEEP_GRACE)
+            & Attachment.media.is_null() & Attachment.wechat_media_id.is_null(False))
+            .order_by(Attachment.id).limit(SWEEP_BATCH)]
+    connection = redis_connection()
+    lost = [attachment_id for attachment_id in ids if not job_exists(connection, job_id(attachment_id))]
+    for attachment_id in lost:
+        enqueue(connection, "media", attachment_id, job_id=job_id(attachment_id))
+    if lost:
+        log.info("media sweep enqueued %d lost download(s): attachments %s", len(lost), lost[:20])
+    return len(lost)

@@ -82,6 +82,11 @@ def job_is_active(connection, job_id: str) -> bool:
         return False
 
 
+def job_exists(connection, job_id: str) -> bool:
+    """A job with this id is known to Redis in any state, failed and finished included."""
+    return bool(connection.exists(Job.key_for(job_id)))
+
+
 def enqueue_once(connection, kind: str, *args, job_id: str, at: dt.datetime | None = None) -> Job | None:
     """Enqueue unless a job with ``job_id`` is already active (sweeps call this every minute)."""
     if job_is_active(connection, job_id):

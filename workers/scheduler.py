@@ -19,7 +19,7 @@ from rq.exceptions import StopRequested
 
 from backend.config import Settings
 from backend.redis_conn import connect
-from workers import jobs, sweeps
+from workers import jobs, media, sweeps
 from workers.queues import MAINTENANCE, NOTIFY
 
 log = logging.getLogger("ejia.scheduler")
@@ -28,6 +28,7 @@ SCHEDULE = (
     # (function, queue, interval seconds or None, cron (UTC) or None, job_timeout)
     (jobs.sweep_outbox, MAINTENANCE, 60, None, 120),
     (jobs.sweep_notifications, MAINTENANCE, 60, None, 120),
+    (media.sweep, MAINTENANCE, 60, None, 120),
     (sweeps.sla_sweep, MAINTENANCE, 60, None, 300),
     (sweeps.remind_unaccepted, NOTIFY, 60, None, 120),
     (sweeps.sample_revisits, MAINTENANCE, 600, None, 300),

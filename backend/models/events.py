@@ -128,7 +128,7 @@ class Attachment(BaseModel):
     step = peewee.ForeignKeyField(EventStep, null=True, backref="attachments")
     media = peewee.ForeignKeyField(Media, null=True)
     wechat_media_id = peewee.CharField(max_length=128, null=True)  # pending download (job)
-    created_at = peewee.DateTimeField(default=utcnow)
+    created_at = peewee.DateTimeField(default=utcnow, index=True)  # the media sweep's window
 
 
 class EventFollower(BaseModel):

@@ -20,7 +20,7 @@ from tests.mp_client import image_bytes
 from tests.factories import make_world
 from tests.worker_fixtures import env  # noqa: F401
 from workers import cli, jobs, relay
-from workers.queues import MEDIA, ROUTE, enqueue, queue
+from workers.queues import ALL_QUEUES, MEDIA, ROUTE, enqueue, queue
 from tests.workers_run import drain, wait_for
 
 
@@ -233,6 +233,42 @@ def test_fake_image_is_refused_without_retry(env, world, resident, sandbox, redi
     [item] = cli.failed_jobs(redis_conn, MEDIA)
     assert "JPEG" in item["reason"]
     assert Event.get_by_id(event.id).status == "assigned"  # the report itself went on regardless
+
+
+def test_a_download_redis_lost_is_fetched_by_the_media_sweep(env, world, resident, sandbox, redis_conn):
+    """Redis lost the ``download_media`` job after its outbox row was stamped processed (a
+    restart, a failover): the minute sweep asks again, once, within WeChat's 3 days."""
+    import datetime as dt
+
+    from rq.job import Job
+
+    from backend import clock
+    from workers import media
+
+    lost_id = sandbox.register_media(png_bytes(), "image/png")
+    fake_id = sandbox.register_media(b"\xff\xd8\xff not a photo", "image/jpeg")
+    lost = report(resident, world.in_a, wechat_media_ids=[lost_id])
+    fake = report(resident, world.in_b, wechat_media_ids=[fake_id])
+    drain(redis_conn, queues=[q for q in ALL_QUEUES if q != MEDIA])  # every row handled, no download yet
+    assert OutboxMessage.select().where(OutboxMessage.processed_at.is_null()).count() == 0
+    [photo] = Attachment.select().where(Attachment.event == lost.id)
+    Job.fetch(media.job_id(photo.id), connection=redis_conn).delete()  # what the dead primary took with it
+    drain(redis_conn, queues=[MEDIA])  # the fake one fails for good, into the failed registry
+    old = Attachment.create(event=fake, wechat_media_id="expired-long-ago",
+                            created_at=clock.now() - dt.timedelta(days=3, minutes=1))
+    assert Attachment.get_by_id(photo.id).media is None
+    assert media.sweep() == 0  # too fresh: the handler's own job may still be on its way
+    with clock.frozen(clock.now() + dt.timedelta(minutes=3)):
+        assert media.sweep() == 1  # the lost one; not the failed fake, not the one WeChat forgot
+        assert media.sweep() == 0  # its job is queued now: once
+    drain(redis_conn, queues=[MEDIA])
+    stored = Attachment.get_by_id(photo.id).media
+    assert stored is not None and stored.mime == "image/png"
+    with clock.frozen(clock.now() + dt.timedelta(minutes=3)):
+        assert media.sweep() == 0
+    assert len(sandbox.calls("media/get")) == 2  # the photo once, the fake once; never the expired id
+    db_reconnect()  # a sweep, like any job, closes the connection it opened
+    assert Attachment.get_by_id(old.id).media is None
 
 
 # ---------------------------------------------------------------- claims left by a dead worker
