@@ -136,8 +136,11 @@ def is_holder(event: EventView, actor: Actor) -> bool:
     if actor.role not in wanted.get(holder.level, ()):
         return False
     if holder.level == "centre":
-        # A centre operator of the holding centre or of one above it.
-        return holder.area_id is not None and actor.area_path is not None and _in_scope(actor, event.area_path)
+        # A centre operator of the holding centre or of one above it — judged by where the
+        # holding centre sits, not where the case happened: a case a department handed back
+        # to its own street centre may lie in another street, or be unlocated (the city's).
+        path = event.holder_path or event.area_path
+        return holder.area_id is not None and actor.area_path is not None and _in_scope(actor, path)
     return actor.area_id == holder.area_id
 
 

@@ -124,6 +124,39 @@ def test_full_loop_grid_community_centre_department_verify(world, resident):
     assert topics == ["event." + a for a in ["submitted"] + trail[1:]]
 
 
+@pytest.mark.parametrize("point", ["nowhere", "in_other"])
+def test_a_case_a_department_hands_back_is_the_holding_centres_to_act_on(world, resident, point):
+    """A department hands a case back (上报) to its own street centre, 通北 — also a case from
+    another street (芝山) the city sent it, or one with no place at all. The holding centre and
+    the city above it act on it; the centre of the street where it happened does not hold it."""
+    from backend.models import Staff
+    from backend.services import queries
+
+    event = route_event(submit(resident, getattr(world, point), category_code="0201",
+                               description="邻居吵架").event.id)
+    city = staff_actor(world.city_centre)
+    zhishan = Staff.create(name="吴十", role="centre_operator", area=world.other_street)
+    if point == "in_other":  # 芝山's grid → its community → its centre, which sends 通北's department
+        actions.perform(event.number, staff_actor(world.other_worker), "escalate", {"note": "社区协调"})
+        head = Staff.create(name="郑十一", role="community_head", area=Event.get_by_id(event.id).holder_area_id)
+        actions.perform(event.number, staff_actor(head), "escalate", {"note": "需要中心派遣"})
+        actions.perform(event.number, staff_actor(zhishan), "dispatch", {"department_id": world.dept.id})
+    else:  # unlocated: the city's
+        actions.perform(event.number, city, "dispatch", {"department_id": world.dept.id})
+    actions.perform(event.number, staff_actor(world.dept_staff), "escalate", {"note": "不归我们管"})
+    event = Event.get_by_id(event.id)
+    assert (event.holder_level, event.holder_area_id) == ("centre", world.street.id)  # 通北, the department's
+    refused = snapshot(event.id)
+    with pytest.raises(DomainError):
+        actions.perform(event.number, staff_actor(zhishan), "accept")
+    assert snapshot(event.id) == refused
+    assert event.id in {e.id for e in queries.staff_tasks(world.centre, "todo").items}
+    actions.perform(event.number, staff_actor(world.centre), "accept")  # 通北's 待办 is 通北's to take
+    event = Event.get_by_id(event.id)
+    assert event.status == "processing"
+    actions.perform(event.number, city, "dispatch", {"department_id": world.dept.id})  # and the city above it
+
+
 def test_grid_worker_closes_own_grid_event_in_two_actions(world, resident):
     event = route_event(submit(resident, world.in_a, category_code="0201", description="楼上装修太吵").event.id)
     worker = staff_actor(world.worker_a)
