@@ -7,7 +7,7 @@ SLA sweep runs at a moved clock. After every step the invariants of DESIGN §3 a
 
 * an open event has exactly one holder; waiting or ended ones have none;
 * the holder and the holder's chain can see it and find it in their lists, and the holding unit
-  itself (not the centres above, which may also act on it) finds it in 待办;
+  itself (not the centres above, which may also act on it) finds it in 待办 and may act on it;
 * a refused action changes nothing (no step, no outbox row, same status and holder);
 * a returned event never goes back to the person who returned it;
 * rejected / merged / withdrawn are final;
@@ -48,6 +48,8 @@ ACTIONS = ("accept", "return", "escalate", "dispatch", "resolve", "verify", "reo
 STAFF = ("worker_a", "worker_a2", "worker_b", "head", "centre", "city_centre", "dept_staff", "other_worker")
 TEXTS = ("楼下垃圾好几天没人清了", "邻居装修太吵", "楼道里堆满了纸箱", "有人拿刀在小区里追人")
 POINTS = ("in_a", "in_b", "in_other", "nowhere", None)
+UNIT_ROLE = {"grid": "grid_worker", "community": "community_head", "centre": "centre_operator",
+             "department": "department_staff"}
 
 
 def snapshot(event_id: int) -> tuple:
@@ -235,6 +237,8 @@ class Workflow(RuleBasedStateMachine):
                     assert visible.exists(), (event.number, person.role, "not in the lists")
                 unit = (person.department_id == event.holder_department_id if event.holder_level == "department"
                         else person.area_id == event.holder_area_id)
+                if unit and person.role == UNIT_ROLE[event.holder_level]:  # the holding unit may act on it
+                    assert is_holder(view, actor), (event.number, person.role, "holds it but may not act")
                 if is_holder(view, actor) and unit and event.status == "assigned":  # the holding unit itself
                     todo = queries.staff_tasks(person, "todo", page_size=100).items
                     assert event.id in {e.id for e in todo}, (event.number, person.role, "not in 待办")
