@@ -82,9 +82,13 @@ def job_is_active(connection, job_id: str) -> bool:
         return False
 
 
-def job_exists(connection, job_id: str) -> bool:
-    """A job with this id is known to Redis in any state, failed and finished included."""
-    return bool(connection.exists(Job.key_for(job_id)))
+def jobs_known(connection, job_ids: list[str]) -> list[bool]:
+    """For each id, whether Redis knows a job of that id in any state, failed and finished
+    included (one round trip)."""
+    pipe = connection.pipeline(transaction=False)
+    for job_id in job_ids:
+        pipe.exists(Job.key_for(job_id))
+    return [bool(found) for found in pipe.execute()] if job_ids else []
 
 
 def enqueue_once(connection, kind: str, *args, job_id: str, at: dt.datetime | None = None) -> Job | None:
