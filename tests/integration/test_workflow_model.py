@@ -31,7 +31,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invar
 from backend import clock, metrics
 from backend.db import db
 from backend.errors import DomainError
-from backend.models import Event, EventStep, OutboxMessage, Resident, Staff
+from backend.models import Department, Event, EventStep, OutboxMessage, Resident, Staff
 from backend.services import actions, admin_metrics, queries, sla_sweep
 from backend.services.context import event_view, resident_actor, staff_actor
 from backend.services.events import Submission, route_event, submit_event
@@ -45,7 +45,8 @@ START = dt.datetime(2026, 11, 2, 1, 0)  # a working Monday, 09:00 Asia/Shanghai
 FINAL = ("rejected", "merged", "withdrawn")
 ACTIONS = ("accept", "return", "escalate", "dispatch", "resolve", "verify", "reopen", "reject", "merge",
            "withdraw", "urge", "comment", "rate", "revisit", "complain")
-STAFF = ("worker_a", "worker_a2", "worker_b", "head", "centre", "city_centre", "dept_staff", "other_worker")
+STAFF = ("worker_a", "worker_a2", "worker_b", "head", "centre", "city_centre", "dept_staff", "other_worker",
+         "other_head", "other_centre", "district_centre", "other_dept_staff")
 TEXTS = ("楼下垃圾好几天没人清了", "邻居装修太吵", "楼道里堆满了纸箱", "有人拿刀在小区里追人")
 POINTS = ("in_a", "in_b", "in_other", "nowhere", None)
 UNIT_ROLE = {"grid": "grid_worker", "community": "community_head", "centre": "centre_operator",
@@ -71,6 +72,17 @@ class Workflow(RuleBasedStateMachine):
         context.invalidate_caches()
         db.connect(reuse_if_open=True)
         self.w = make_world()
+        # The other street's people, a district centre and a department of the other street:
+        # cases cross streets (a centre names another street's grid, a department hands back).
+        other_community = self.w.other_grid.parent
+        self.other_dept = Department.create(name="芝山城管办", code="cgb-2", kind="cgb", area=self.w.other_street)
+        self.extra = {
+            "other_head": Staff.create(name="郑十一", role="community_head", area=other_community),
+            "other_centre": Staff.create(name="吴十", role="centre_operator", area=self.w.other_street),
+            "district_centre": Staff.create(name="冯十二", role="centre_operator", area=self.w.district),
+            "other_dept_staff": Staff.create(name="陈十三", role="department_staff", area=self.w.other_street,
+                                             department=self.other_dept),
+        }
         self.residents = [Resident.create(oa_openid=f"oa-model-{i}") for i in range(2)]
         self.now = START
         self.final: dict[int, str] = {}
@@ -79,7 +91,7 @@ class Workflow(RuleBasedStateMachine):
     # ------------------------------------------------------------------ actors and time
 
     def staff(self, name: str) -> Staff:
-        return Staff.get_by_id(getattr(self.w, name).id)
+        return Staff.get_by_id((self.extra.get(name) or getattr(self.w, name)).id)
 
     def tick(self, minutes: int = 7) -> None:
         self.now += dt.timedelta(minutes=minutes)
@@ -126,7 +138,7 @@ class Workflow(RuleBasedStateMachine):
         if grid:
             params["suggested_grid_id"] = getattr(self.w, grid).id
         if dept:
-            params["department_id"] = self.w.dept.id
+            params["department_id"] = (self.w.dept if other % 2 else self.other_dept).id
         if action == "merge":
             target = Event.select(Event.number).order_by(Event.id).offset(other % max(1, Event.select().count()))
             params["duplicate_of"] = target.first().number if target.first() else None
@@ -148,17 +160,18 @@ class Workflow(RuleBasedStateMachine):
         if action in ("withdraw", "rate", "complain"):
             return resident_actor(Resident.get_by_id(event.reporter_resident_id)) if event.reporter_resident_id else None
         if action in ("revisit", "urge", "reject", "merge", "dispatch") or event.holder_level == "centre":
-            candidates = [self.w.centre, self.w.city_centre, self.w.head]
+            candidates = [self.w.centre, self.w.city_centre, self.w.head, self.extra["other_centre"],
+                          self.extra["district_centre"], self.extra["other_head"]]
         elif event.holder_level == "department":
-            candidates = [self.w.dept_staff]
+            candidates = [self.w.dept_staff, self.extra["other_dept_staff"]]
         elif event.holder_level == "community":
-            candidates = [self.w.head]
+            candidates = [self.w.head, self.extra["other_head"]]
         else:
             candidates = [s for s in (self.w.worker_a, self.w.worker_a2, self.w.worker_b, self.w.other_worker)
                           if s.area_id in (event.holder_area_id, event.grid_id)] or [self.w.worker_a]
         return staff_actor(Staff.get_by_id(candidates[pick % len(candidates)].id))
 
-    @rule(event_id=events, action=st.sampled_from(ACTIONS), pick=st.integers(0, 3),
+    @rule(event_id=events, action=st.sampled_from(ACTIONS), pick=st.integers(0, 5),
           grid=st.sampled_from([None, "grid_a", "grid_b", "other_grid"]), score=st.integers(1, 5),
           outcome=st.sampled_from(["satisfied", "unsatisfied", "unreachable"]))
     def work_rule(self, event_id, action, pick, grid, score, outcome):
@@ -171,7 +184,7 @@ class Workflow(RuleBasedStateMachine):
         if actor is None:
             return
         params = {"note": "情况说明", "score": score, "outcome": outcome, "photo_count": 1,
-                  "department_id": self.w.dept.id}
+                  "department_id": (self.w.dept if pick % 2 else self.other_dept).id}
         if grid:
             params["suggested_grid_id"] = getattr(self.w, grid).id
         before = snapshot(event_id)
@@ -189,7 +202,7 @@ class Workflow(RuleBasedStateMachine):
             "resolved": ("verify", "reopen"), "closed": ("rate", "complain", "revisit", "reopen"),
             "reported": ("withdraw",)}
 
-    @rule(event_id=events, choice=st.integers(0, 3), pick=st.integers(0, 3),
+    @rule(event_id=events, choice=st.integers(0, 3), pick=st.integers(0, 5),
           grid=st.sampled_from([None, "grid_a", "grid_b", "other_grid"]))
     def advance(self, event_id, choice, pick, grid):
         """Move a case one natural step along (the actions its status invites)."""
