@@ -143,7 +143,7 @@ def test_return_and_reject_need_a_reason():
        status=st.sampled_from(["reported", "assigned", "processing", "resolved", "closed", "rejected",
                                "merged", "withdrawn"]))
 @settings(max_examples=500, deadline=None)
-def test_residents_only_withdraw_rate_or_comment_their_own(actor, action, params, status):
+def test_residents_only_withdraw_rate_comment_complain_or_locate_their_own(actor, action, params, status):
     holder = Holder("grid", 5) if status in workflow.HELD_STATUSES + ("resolved", "closed") else None
     event = view(status, holder)
     try:
@@ -151,7 +151,7 @@ def test_residents_only_withdraw_rate_or_comment_their_own(actor, action, params
     except DomainError:
         return
     if actor.kind == "resident":
-        assert actor.id == 100 and action in ("withdraw", "rate", "comment")
+        assert actor.id == 100 and action in ("withdraw", "rate", "comment", "complain", "locate")
     if actor.kind == "system":
         assert action in ("route", "comment")
 
