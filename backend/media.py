@@ -7,6 +7,7 @@ Callers check sizes and what kind of file they expect; voice notes are stored as
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from pathlib import Path
 
@@ -32,6 +33,11 @@ KINDS = ("image", "voice", "video")
 # decoding, not by name or header; GIF is refused.
 PHOTO_LIMIT = 10 * 1024 * 1024
 PHOTO_FORMATS = ("JPEG", "PNG", "WEBP")
+
+
+#: How long WeChat keeps a temporary media id (a photo or voice note sent in the chat): the
+#: worker fetches it well within; after this it can no longer be fetched.
+WECHAT_MEDIA_LIFETIME = dt.timedelta(days=3)
 
 
 def store() -> MediaStore:

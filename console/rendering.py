@@ -4,9 +4,9 @@ from __future__ import annotations
 import datetime as dt
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, redirect, render_template, request
+from flask import Response, abort, current_app, flash, redirect, render_template, request
 
-from backend import clock
+from backend import clock, voice
 from backend.metrics import format_rate
 from backend.models.events import STATUS_NAMES
 from backend.workflow import ACTION_LABELS
@@ -110,3 +110,20 @@ def error_response(message: str, status: int, *, redirect_back: bool = False):
 def back_with(message: str, target: str, category: str = "ok"):
     flash(message, category)
     return redirect(target, code=303)
+
+
+def voice_response(row):
+    """A voice note as the browser's <audio> plays it (backend/voice.py), or 404 with why."""
+    if not voice.playable(row):
+        abort(404, description="这段语音网页放不了，请下载后用微信或播放器打开")
+    etag = f"{row.sha256}-play"
+    if request.if_none_match.contains(etag):
+        return Response(status=304, headers={"ETag": f'"{etag}"'})
+    try:
+        body, mime = voice.listen(row)
+    except voice.NotPlayable:
+        abort(404, description="这段语音放不出来（文件坏了），请下载原文件看看")
+    response = Response(body, mimetype=mime)
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Response, abort, render_template, request, url_for
 
-from backend import clock, links
+from backend import clock, links, voice
 from backend.exports import events_csv, events_xlsx
 from backend import media as media_store
 from backend.models import Area, Attachment, Department, Event, Media
@@ -64,8 +64,10 @@ def event_page(number: str):
     allowed = event_actions.available_actions(event, login.actor())
     departments, preselected = event_actions.dispatch_departments(event) if "dispatch" in allowed else ([], None)
     grids = event_actions.transfer_grids(event, login.scope_path) if "return" in allowed else []
-    photos = [(a.media_id, a.step_id) for a in Attachment.select().where(
-        (Attachment.event == event) & Attachment.media.is_null(False)).order_by(Attachment.id)]
+    attached = list(Attachment.select(Attachment, Media).join(Media).where(Attachment.event == event)
+                    .order_by(Attachment.id))
+    photos = [(a.media_id, a.step_id) for a in attached if a.media.kind == "image"]
+    voices = [(a.media_id, voice.playable(a.media)) for a in attached if a.media.kind == "voice"]
     grid = Area.get_or_none(Area.id == event.grid_id) if event.grid_id else None
     holder_name = _holder_name(event)
     map_data = {"lat": event.lat, "lng": event.lng, "boundary": grid.boundary if grid else None,
@@ -73,10 +75,23 @@ def event_page(number: str):
     return render_template(
         "console/event.html", event=event, steps=queries.trajectory(event, for_reporter=False), allowed=allowed,
         label=event_actions.label, departments=departments, preselected=preselected, grids=grids,
-        photos=photos, grid=grid, holder_name=holder_name, map_data=map_data,
+        photos=photos, voices=voices, waiting=pending_media(event), grid=grid, holder_name=holder_name,
+        map_data=map_data,
         deadline=deadline_state(event), duplicates=list(Event.select().where(Event.duplicate_of == event.id)),
         confirmation=links.confirmation_code(event) if event.anonymous and event.source == "h5" else None,
     )
+
+
+def pending_media(event: Event) -> dict:
+    """Photos and voice notes sent through the chat and not (yet) fetched from WeChat: still
+    coming (a job fetches them; the media sweep asks again if Redis lost it), or gone — WeChat
+    keeps a media id 3 days."""
+    cutoff = clock.now() - media_store.WECHAT_MEDIA_LIFETIME
+    waiting = {"coming": 0, "gone": 0}
+    for attachment in Attachment.select(Attachment.created_at).where(
+            (Attachment.event == event) & Attachment.media.is_null() & Attachment.wechat_media_id.is_null(False)):
+        waiting["gone" if attachment.created_at <= cutoff else "coming"] += 1
+    return waiting
 
 
 def _holder_name(event: Event) -> str:
@@ -150,6 +165,18 @@ def media(media_id: int):
     response.set_etag(row.sha256)
     response.headers["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+@bp.get("/media/<int:media_id>/listen")
+@auth.login_required
+def listen(media_id: int):
+    """A voice note as a browser plays it (backend/voice.py: WeChat's AMR decoded to WAV)."""
+    login = auth.current()
+    attachment = Attachment.select().where(Attachment.media == media_id).order_by(Attachment.id).first()
+    if attachment is None:
+        abort(404)
+    queries.check_can_see(Event.get_by_id(attachment.event_id), login.actor())
+    return rendering.voice_response(Media.get_by_id(media_id))
 
 
 @bp.get("/events/export.<fmt>")

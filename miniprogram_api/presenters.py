@@ -138,7 +138,9 @@ def allowed_actions(event: Event, actor: workflow.Actor) -> list[str]:
 
 def event_detail(event: Event, actor: workflow.Actor) -> EventDetailOut:
     for_reporter = actor.kind == "resident"
-    steps = [StepOut(**{**s, "at": clock.iso(s["at"]), "actor": s["actor"] or ""})
+    skip = ("at", "actor", "photo_ids", "voice_ids")  # media_ids carries both; /media/<id> says which
+    steps = [StepOut(**{key: value for key, value in s.items() if key not in skip},
+                     at=clock.iso(s["at"]), actor=s["actor"] or "")
              for s in queries.trajectory(event, for_reporter=for_reporter)]
     return EventDetailOut(**event_fields(event, Book([event]), for_reporter), trajectory=steps,
                           allowed_actions=allowed_actions(event, actor))

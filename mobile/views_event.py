@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from flask import Response, abort, redirect, render_template, request, url_for
 
-from backend import clock, media, workflow
+from backend import clock, media, voice, workflow
 from backend.errors import DomainError
 from backend.links import LinkHolder, LinkRefused, open_link
 from backend.models import Event, Media, Rating
@@ -156,12 +156,34 @@ def answer_revisit(number: str):
     return _as_reporter(number, "revisit", run)
 
 
+@bp.get("/m/events/<number>/voices/<int:media_id>")
+def voice_note(number: str, media_id: int):
+    """A voice note shown on this person's page, as the phone's browser plays it (WeChat's AMR
+    decoded to WAV, backend/voice.py); 404 for anything not on the page or not playable."""
+    event, holder = _open(number)
+    shown = {m for step in _steps(event, holder) for m in step["voice_ids"]}
+    row = Media.get_or_none(Media.id == media_id) if media_id in shown else None
+    if row is None or not voice.playable(row):
+        abort(404)
+    etag = f"{row.sha256}-play"
+    if request.if_none_match.contains(etag):
+        return Response(status=304, headers={"ETag": f'"{etag}"'})
+    try:
+        body, mime = voice.listen(row)
+    except voice.NotPlayable:
+        abort(404)
+    response = Response(body, mimetype=mime)
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
 @bp.get("/m/events/<number>/photos/<int:media_id>")
 def photo(number: str, media_id: int):
     """A photo shown on this person's page, and only such a photo (the reporter's page has only
     the public steps' photos)."""
     event, holder = _open(number)
-    shown = {m for step in _steps(event, holder) for m in step["media_ids"]}
+    shown = {m for step in _steps(event, holder) for m in step["photo_ids"]}
     row = Media.get_or_none(Media.id == media_id) if media_id in shown else None
     if row is None or row.kind != "image":
         abort(404)

@@ -12,7 +12,7 @@ import datetime as dt
 
 from backend import clock
 from backend.images import BadImage
-from backend.media import store_bytes
+from backend.media import WECHAT_MEDIA_LIFETIME, store_bytes
 from backend.models import Attachment
 from workers.context import (
     db_session,
@@ -25,7 +25,7 @@ from workers.context import (
 from workers.queues import enqueue, jobs_known
 
 log = job_logger("ejia.media")
-WECHAT_KEEPS = dt.timedelta(days=3)  # a temporary media id lives 3 days
+WECHAT_KEEPS = WECHAT_MEDIA_LIFETIME
 SWEEP_GRACE = dt.timedelta(minutes=2)  # the outbox handler's own job comes first
 SWEEP_BATCH = 5000  # one query, one Redis round trip
 MAX_BYTES = {"image": 10 << 20, "voice": 2 << 20}

@@ -7,7 +7,7 @@ import peewee
 
 from backend.db import is_postgres
 from backend.errors import DomainError, Forbidden
-from backend.models import Area, Attachment, Event, EventStep, Staff
+from backend.models import Area, Attachment, Event, EventStep, Media, Staff
 from backend.models.events import STATUS_NAMES
 from backend.services.context import event_view, masked_label
 from backend.workflow import ACTION_LABELS, Actor, can_see
@@ -164,9 +164,11 @@ def trajectory(event: Event, for_reporter: bool) -> list[dict]:
     if for_reporter:
         steps = steps.where(EventStep.public == True)  # noqa: E712
     photos: dict[int, list[int]] = {}
-    for att in Attachment.select().where((Attachment.event == event) & Attachment.media.is_null(False)):
+    voices: dict[int, list[int]] = {}
+    for att in (Attachment.select(Attachment.step, Media.id, Media.kind).join(Media)
+                .where(Attachment.event == event).order_by(Attachment.id)):
         if att.step_id:
-            photos.setdefault(att.step_id, []).append(att.media_id)
+            (voices if att.media.kind == "voice" else photos).setdefault(att.step_id, []).append(att.media.id)
     out = []
     for step in steps:
         actor = step.actor_label
@@ -176,7 +178,9 @@ def trajectory(event: Event, for_reporter: bool) -> list[dict]:
             "action": step.action, "action_name": ACTION_LABELS.get(step.action, step.action),
             "actor": actor, "from_status": step.from_status, "to_status": step.to_status,
             "status_name": STATUS_NAMES.get(step.to_status, step.to_status),
-            "note": step.note, "at": step.created_at, "media_ids": photos.get(step.id, []),
+            "note": step.note, "at": step.created_at,
+            "media_ids": photos.get(step.id, []) + voices.get(step.id, []),
+            "photo_ids": photos.get(step.id, []), "voice_ids": voices.get(step.id, []),
         })
     return out
 

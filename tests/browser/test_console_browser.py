@@ -147,3 +147,30 @@ def test_geojson_import_reports_a_bad_feature(page, live_app, screenshot, tmp_pa
     assert "新增 1" in page.locator(".flash.ok").inner_text()
     assert Area.get(Area.code == "350602001001003").parent_id == world.community.id
     assert outside() == []
+
+
+def test_a_residents_voice_note_plays_in_the_browser(page, live_app):
+    """WeChat's AMR plays in no browser: Chromium refuses the original and plays the console's
+    decoded WAV (backend/voice.py) for its full length."""
+    from backend.media import store_bytes
+    from backend.models import Attachment
+    from tests.integration.test_console_events import amr_bytes, report
+
+    world = make_console_world().world
+    event = report(world, text="（居民发来语音，请听附件）")
+    note = store_bytes(amr_bytes(100), "audio/amr", "voice")  # two seconds
+    Attachment.create(event=event, media=note, step=event.steps.first())
+    outside = watch_requests(page, live_app.url)
+    log_in(page, live_app.url, "centre")
+    page.goto(f"{live_app.url}/console/events/{event.number}")
+    load = """async (src) => {
+        const audio = src ? new Audio(src) : document.querySelector('#voices audio');
+        audio.load();
+        return await new Promise((done) => {
+            audio.onloadedmetadata = () => done(audio.duration);
+            audio.onerror = () => done('error ' + (audio.error && audio.error.code));
+        });
+    }"""
+    assert abs(page.evaluate(load, None) - 2.0) < 0.05
+    assert page.evaluate(load, f"/console/media/{note.id}") == "error 4"  # MEDIA_ERR_SRC_NOT_SUPPORTED
+    assert outside() == []

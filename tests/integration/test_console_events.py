@@ -8,7 +8,7 @@ import io
 from openpyxl import load_workbook
 
 from backend.media import store_bytes
-from backend.models import Area, Attachment, Department, Event, OutboxMessage, Resident, Revisit
+from backend.models import Area, Attachment, Department, Event, EventStep, OutboxMessage, Resident, Revisit
 from backend.services import actions
 from backend.services.context import resident_actor, staff_actor
 from backend.services.events import Submission, route_event, submit_event
@@ -173,6 +173,56 @@ def test_photos_are_served_only_to_staff_who_may_see_the_event(console_app, cwor
 
     stranger = give_login(type(world.centre).create(name="外街道", role="centre_operator", area=other_centre), "stranger")
     assert stranger and logged_in(console_app, "stranger").get(f"/console/media/{media.id}").status_code == 403
+
+
+def amr_bytes(frames: int = 50) -> bytes:
+    """A real AMR-NB file: the magic, then 20-ms frames of mode 7 (12.2 kbit/s, 31 bytes each)."""
+    return b"#!AMR\n" + (bytes([0x3C]) + bytes(31)) * frames
+
+
+def test_a_voice_note_plays_in_the_browser_and_media_still_coming_or_gone_are_said(console_app, cworld):
+    """A resident who cannot type sends a voice note ("居民发来语音，请听附件"): staff must hear it.
+    WeChat's AMR plays in no browser; the console serves it decoded to WAV."""
+    import datetime as dt
+    import wave
+
+    from backend import clock
+    from tests.integration.test_console_fixtures import give_login
+
+    world = cworld.world
+    event = report(world, text="（居民发来语音，请听附件）")
+    step = EventStep.get((EventStep.event == event.id) & (EventStep.action == "submit"))
+    note = store_bytes(amr_bytes(), "audio/amr", "voice")
+    silk = store_bytes(b"\x02#!SILK_V3" + bytes(40), "audio/silk", "voice")
+    broken = store_bytes(b"#!AMR\n" + b"not a frame" * 4, "audio/amr", "voice")
+    for media in (note, silk, broken):
+        Attachment.create(event=event, media=media, step=step)
+    Attachment.create(event=event, wechat_media_id="still-at-wechat")  # its job is on the way
+    Attachment.create(event=event, wechat_media_id="forgotten", created_at=clock.now() - dt.timedelta(days=4))
+    centre = logged_in(console_app, "centre")
+    page = centre.get(f"/console/events/{event.number}").get_data(as_text=True)
+    voices = page.split('id="voices"')[1].split("</ul>")[0]
+    assert f'src="/console/media/{note.id}/listen"' in voices and "<img" not in voices
+    assert "网页放不了这种格式" in voices and f'href="/console/media/{silk.id}"' in voices  # SILK: download only
+    assert f'<img src="/console/media/{note.id}"' not in page  # never a broken picture again
+    trail = page.split('id="trajectory"')[1]
+    assert f'href="/console/media/{note.id}/listen"' in trail  # the step that brought it links it as 语音
+    assert "还有 1 个照片或语音正在从微信取回" in page and "1 个照片或语音没能从微信取回" in page
+
+    heard = centre.get(f"/console/media/{note.id}/listen")
+    assert heard.status_code == 200 and heard.mimetype == "audio/wav"
+    with wave.open(io.BytesIO(heard.get_data())) as wav:
+        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, 8000)
+        assert wav.getnframes() == 50 * 160  # fifty 20-ms frames: one second
+    again = centre.get(f"/console/media/{note.id}/listen", headers={"If-None-Match": heard.headers["ETag"]})
+    assert again.status_code == 304
+    for unplayable, why in ((silk, "网页放不了"), (broken, "文件坏了")):
+        answer = centre.get(f"/console/media/{unplayable.id}/listen")
+        assert answer.status_code == 404 and why in answer.get_data(as_text=True)
+    assert centre.get(f"/console/media/{note.id}").get_data() == amr_bytes()  # the original, to download
+    stranger = give_login(type(world.centre).create(name="外街道", role="centre_operator", area=world.other_street),
+                          "stranger2")
+    assert stranger and logged_in(console_app, "stranger2").get(f"/console/media/{note.id}/listen").status_code == 403
 
 
 def test_script_in_event_text_and_names_is_shown_escaped(console_app, cworld):

@@ -91,6 +91,34 @@ def test_the_reporter_sees_masked_progress_photos_and_rates_once(client, world, 
     assert client.post(f"/m/events/{task.number}/act?t={token}", data={"action": "accept"}).status_code == 403
 
 
+def test_a_voice_note_on_the_page_plays_and_nothing_else_does(client, world, reporter, task):
+    """The resident's own voice note plays on their page, and on the grid worker's — as WAV,
+    since no phone browser plays WeChat's AMR; an internal one stays with staff."""
+    import wave
+
+    from tests.integration.test_console_events import amr_bytes
+
+    said = media_store.store_bytes(amr_bytes(25), "audio/amr", "voice")
+    Attachment.create(event=task, media=said, step=task.steps.first())
+    inside = media_store.store_bytes(amr_bytes(10), "audio/amr", "voice")
+    actions.perform(task.number, staff_actor(world.worker_a), "comment",
+                    {"note": "内部：邻居说的", "internal": True, "media_ids": [inside.id]})
+    url = links.event_link(task, resident=reporter)
+    token = links_token(url)
+    status, body = page(client, url)
+    assert status == 200 and f"/voices/{said.id}?" in body and f"/voices/{inside.id}?" not in body
+    assert f"/photos/{said.id}?" not in body  # not a broken picture
+    heard = client.get(f"/m/events/{task.number}/voices/{said.id}?t={token}")
+    assert heard.status_code == 200 and heard.mimetype == "audio/wav"
+    with wave.open(io.BytesIO(heard.get_data())) as wav:
+        assert (wav.getframerate(), wav.getnframes()) == (8000, 25 * 160)
+    assert client.get(f"/m/events/{task.number}/voices/{inside.id}?t={token}").status_code == 404
+    assert client.get(f"/m/events/{task.number}/photos/{said.id}?t={token}").status_code == 404
+    assert client.get(f"/m/events/{task.number}/voices/{said.id}?t=forged").status_code in (403, 404)
+    staff_token = links_token(links.event_link(task, staff=world.worker_a))
+    assert client.get(f"/m/events/{task.number}/voices/{inside.id}?t={staff_token}").mimetype == "audio/wav"
+
+
 def test_a_grid_worker_accepts_and_resolves_with_a_phone_photo(client, world, task):
     url = links.event_link(task, staff=world.worker_a)
     status, body = page(client, url)
