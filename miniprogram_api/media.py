@@ -10,6 +10,9 @@ a day — ``backend.services.uploads`` — so ids are not guessable handles to o
 photos, and a report with photos does not depend on Redis), and anyone who may see an event
 it is attached to.
 
+A voice note also plays through ``/media/<id>/listen``: WeChat's AMR, which iOS does not play,
+decoded to WAV (backend/voice.py); MP3 and M4A as they are.
+
 Reads go through the app, streamed from the media store (local disk or S3), never by a
 presigned URL to the bucket: every read is a permission check (docs/architecture.md, "Media").
 An unreachable store is a 503 (``media_unavailable``) and nothing is stored.
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 from flask import Response, request
 
-from backend import media as media_store
+from backend import media as media_store, voice
 from backend.models import Attachment, Event, Media
 from backend.services import uploads
 from backend.services.context import event_view
@@ -111,6 +114,31 @@ def download_media(call: Call):
     response = Response(stream, mimetype=row.mime, direct_passthrough=True)
     response.content_length = stream.size
     response.set_etag(row.sha256)
+    response.headers["Cache-Control"] = "private, max-age=86400"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@api.operation("GET", "/media/<int:media_id>/listen", summary="播放语音：AMR 转成 WAV（iOS 放不了 AMR），MP3/M4A 原样",
+               tag="media", auth="any", binary=("audio/wav", "audio/mpeg", "audio/mp4", "audio/ogg"), errors=(503,))
+def listen_media(call: Call):
+    media_id = call.path["media_id"]
+    row = Media.get_or_none(Media.id == media_id)
+    if row is None or not _may_read(call.principal, media_id):
+        raise ApiError(404, "media_not_found", "没有找到这个文件")
+    if not voice.playable(row):
+        raise ApiError(404, "not_playable", "这个文件不是能播放的语音")
+    etag = f"{row.sha256}-play"
+    if request.if_none_match.contains(etag):
+        return Response(status=304, headers={"ETag": f'"{etag}"'})
+    try:
+        body, mime = voice.listen(row)
+    except media_store.MediaMissing:
+        raise ApiError(404, "media_not_found", "文件已不存在") from None
+    except voice.NotPlayable:
+        raise ApiError(404, "not_playable", "这段语音放不出来（文件坏了）") from None
+    response = Response(body, mimetype=mime)
+    response.set_etag(etag)
     response.headers["Cache-Control"] = "private, max-age=86400"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response

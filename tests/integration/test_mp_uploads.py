@@ -162,3 +162,28 @@ def test_upload_receipts_are_in_the_database_and_last_a_day(live, resident, worl
         assert resident.report(*world.in_b, category="0101", media_ids=[late]).error_code == "unknown_media"
         assert uploads.forget_uploads(clock.now() - uploads.VALID_FOR) == 2  # what sweeps.forget_expired runs
     assert MediaUpload.select().count() == 0
+
+
+def test_a_voice_note_plays_on_any_phone(live, resident, world):
+    """iOS plays no AMR: /media/<id>/listen gives the mini-program WAV, to those who may read it."""
+    import wave
+
+    from tests.integration.test_console_events import amr_bytes
+
+    note = resident.upload(amr_bytes(50), "voice.amr", "application/octet-stream").json["id"]
+    number = resident.report(*world.in_a, category="0201", description="邻居吵架（语音）", media_ids=[note]).json["number"]
+    route_event(Event.get(Event.number == number).id)
+    heard = resident.get(f"/media/{note}/listen")
+    assert heard.status == 200 and heard.headers["Content-Type"] == "audio/wav"
+    with wave.open(io.BytesIO(heard.body)) as wav:
+        assert (wav.getframerate(), wav.getnframes()) == (8000, 50 * 160)
+    worker = live.client()
+    worker.login("worker_a")
+    assert worker.get(f"/media/{note}/listen").status == 200  # the grid worker sees the event
+    outsider = live.client()
+    outsider.login("other_worker")
+    assert outsider.get(f"/media/{note}/listen").status == 404
+    photo = resident.upload(image_bytes(color=(4, 4, 4))).json["id"]
+    assert resident.get(f"/media/{photo}/listen").error_code == "not_playable"
+    broken = resident.upload(b"#!AMR\n" + b"not a frame" * 8, "b.amr", "application/octet-stream").json["id"]
+    assert resident.get(f"/media/{broken}/listen").error_code == "not_playable"
