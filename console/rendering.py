@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from flask import Response, abort, current_app, flash, redirect, render_template, request
 
 from backend import clock, voice
+from backend.media_store import MediaMissing
 from backend.metrics import format_rate
 from backend.models.events import STATUS_NAMES
 from backend.workflow import ACTION_LABELS
@@ -123,6 +124,8 @@ def voice_response(row):
         body, mime = voice.listen(row)
     except voice.NotPlayable:
         abort(404, description="这段语音放不出来（文件坏了），请下载原文件看看")
+    except MediaMissing:
+        abort(404, description="这段语音的文件已不存在")
     response = Response(body, mimetype=mime)
     response.set_etag(etag)
     response.headers["Cache-Control"] = "private, max-age=3600"

@@ -8,11 +8,14 @@ could not run even if escaping failed somewhere).
 """
 from __future__ import annotations
 
+import logging
+
 from flask import g, redirect, request, url_for
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 
 from backend.errors import DomainError
+from backend.media_store import MediaUnavailable
 from console import auth, csrf, rendering
 from console.blueprint import bp
 
@@ -73,6 +76,14 @@ def _context():
 @bp.errorhandler(DomainError)
 def _domain_error(err: DomainError):
     return rendering.error_response(err.message, err.status, redirect_back=True)
+
+
+@bp.errorhandler(MediaUnavailable)
+def _media_unavailable(err: MediaUnavailable):
+    """The media store does not answer: a photo or voice note that cannot be fetched now."""
+    logging.getLogger("ejia.console").error("media store unavailable: %s", err)
+    body, status = rendering.error_response("照片和语音暂时取不出来，请稍后再试", 503)
+    return body, status, {"Retry-After": "5"}
 
 
 @bp.errorhandler(HTTPException)

@@ -170,7 +170,7 @@ def voice_note(number: str, media_id: int):
         return Response(status=304, headers={"ETag": f'"{etag}"'})
     try:
         body, mime = voice.listen(row)
-    except voice.NotPlayable:
+    except (voice.NotPlayable, media.MediaMissing):
         abort(404)
     response = Response(body, mimetype=mime)
     response.set_etag(etag)

@@ -223,6 +223,11 @@ def test_a_voice_note_plays_in_the_browser_and_media_still_coming_or_gone_are_sa
     stranger = give_login(type(world.centre).create(name="外街道", role="centre_operator", area=world.other_street),
                           "stranger2")
     assert stranger and logged_in(console_app, "stranger2").get(f"/console/media/{note.id}/listen").status_code == 403
+    from backend.media import delete_object
+
+    delete_object(note.sha256)  # the file gone from the store (retention, a lost disk): a page, not a 500
+    gone = centre.get(f"/console/media/{note.id}/listen", headers={"If-None-Match": '"other"'})
+    assert gone.status_code == 404 and "已不存在" in gone.get_data(as_text=True)
 
 
 def test_script_in_event_text_and_names_is_shown_escaped(console_app, cworld):

@@ -172,9 +172,19 @@ def test_an_h5_photo_goes_to_the_bucket_and_is_shown_on_the_page_and_in_the_cons
     console = logged_in(console_app, "centre").get(f"/console/media/{row.id}")
     assert console.status_code == 200 and console.get_data() == page.get_data()
     assert console.headers["ETag"] == f'"{row.sha256}"'
+    from tests.integration.test_console_events import amr_bytes
+
+    note = media.store_bytes(amr_bytes(), "audio/amr", "voice")  # a resident's voice note, in the bucket too
+    Attachment.create(event=task, media=note, step=task.steps.first())
+    centre = logged_in(console_app, "centre")
+    assert centre.get(f"/console/media/{note.id}/listen").mimetype == "audio/wav"
     with installed(closed_port_settings(on_s3)):  # the store away: a page in Chinese, not a 500
         away = client.get(f"/m/events/{number}/photos/{row.id}?t={token}")
         assert away.status_code == 503 and "照片暂时打不开" in away.get_data(as_text=True)
+        assert client.get(f"/m/events/{number}/voices/{note.id}?t={token}").status_code == 503
+        for path in (f"/console/media/{row.id}", f"/console/media/{note.id}/listen"):
+            away = centre.get(path)
+            assert away.status_code == 503 and "暂时取不出来" in away.get_data(as_text=True), path
 
 
 def test_an_unreachable_store_refuses_the_h5_resolve_and_nothing_is_done(console_app, world, store_down):
