@@ -2,8 +2,8 @@
 
 Residents who cannot type well speak to the official account; the chat files a voice note
 without recognition as "（居民发来语音，请听附件）", so staff must be able to hear it. WeChat hands
-voice notes over as AMR, which no browser plays (Chrome, Safari and WeChat's own web view
-included). ``listen`` decodes AMR (NB and WB) to a WAV file — plain 16-bit PCM, which every browser
+voice notes over as AMR, which browsers do not play (Chromium refuses it, tests/browser; Safari
+and iOS have no AMR either). ``listen`` decodes AMR (NB and WB) to a WAV file — plain 16-bit PCM, which every browser
 plays — with the AMR decoders of the FFmpeg that PyAV bundles; MP3, M4A and Ogg play as they are.
 SILK (some WeChat clients) has no decoder there: the pages offer it for download instead.
 
@@ -35,7 +35,7 @@ def playable(media: Media) -> bool:
 
 
 def listen(media: Media) -> tuple[bytes, str]:
-    """(bytes, mime) a browser plays: MP3 and Ogg as they are, AMR as WAV; NotPlayable
+    """(bytes, mime) a browser plays: MP3, M4A and Ogg as they are, AMR as WAV; NotPlayable
     otherwise (MediaMissing / MediaUnavailable from the store, as for any read)."""
     if not playable(media):
         raise NotPlayable(f"{media.mime} cannot be played in a browser")
