@@ -91,11 +91,12 @@ class DrainsOutbox:
         if scheduler._process is not process:
             log.info("RQ's scheduler had stopped (Redis was lost); started it again")
 
-    # RQ records a job's end, success or failure in Redis right after running it. When the
-    # primary dies under a running job (a Sentinel failover), those writes fail and RQ's loop
-    # exits the worker (found by tests/e2e/test_multi_host.py). Wait for Redis instead —
-    # Sentinel names a new primary within seconds — and record it there; each of the three is
-    # safe to run again (a heartbeat; one MULTI/EXEC of registries and counters).
+    # RQ records a job's end, success or failure in Redis right after running it, and the
+    # worker's state after that. When the primary dies under a running job (a Sentinel
+    # failover), those writes fail and RQ's loop exits the worker (found by
+    # tests/e2e/test_multi_host.py). Wait for Redis instead — Sentinel names a new primary
+    # within seconds — and record it there; each is safe to run again (a heartbeat; one
+    # MULTI/EXEC of registries and counters; one HSET).
 
     def _patiently(self, call, *args, **kwargs):
         deadline = time.monotonic() + BOOKKEEPING_PATIENCE_SECONDS
@@ -109,6 +110,15 @@ class DrainsOutbox:
                 log.warning("Redis unreachable while recording a job's end (%s); again in %.2f s", exc, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    def set_state(self, state, pipeline=None):
+        """The worker's own state (idle, busy): RQ writes it after every job, outside the loop's
+        reconnect handling, so a primary that dies right after a job ended exited the worker
+        too (found by tests/e2e/test_redis_sentinel.py under load). On a pipeline nothing is
+        sent yet: the caller's ``execute`` is where Redis is met."""
+        if pipeline is not None:
+            return super().set_state(state, pipeline=pipeline)
+        return self._patiently(super().set_state, state)
 
     def handle_execution_ended(self, job, queue, heartbeat_ttl):
         return self._patiently(super().handle_execution_ended, job, queue, heartbeat_ttl)

@@ -305,3 +305,34 @@ def db_reconnect():
     from backend.db import db
 
     db.connect(reuse_if_open=True)
+
+
+# ---------------------------------------------------------------- Redis gone between a job and the next
+def test_a_worker_waits_for_redis_to_record_its_state_instead_of_quitting(private_redis, monkeypatch):
+    """RQ sets the worker's state after every job, outside its reconnect loop: a primary lost at
+    that moment made the worker quit. It now waits for Redis (a failover takes seconds)."""
+    import threading
+
+    import redis
+
+    from workers import runner
+
+    monkeypatch.setattr(runner, "BOOKKEEPING_PATIENCE_SECONDS", 20.0)
+    connection = redis.Redis.from_url(private_redis.url)
+    worker = runner.DrainingSimpleWorker([queue(MEDIA, connection)], connection=connection)
+    worker.set_state("idle")
+    assert connection.hget(worker.key, "state") == b"idle"
+    private_redis.stop()
+    restart = threading.Timer(1.5, private_redis.start)  # the new primary, empty
+    restart.start()
+    started = time.monotonic()
+    try:
+        worker.set_state("busy")  # raised ConnectionError before: RQ's loop then quit the worker
+    finally:
+        restart.join()
+    assert 1.0 < time.monotonic() - started < 15
+    assert connection.hget(worker.key, "state") == b"busy"
+    monkeypatch.setattr(runner, "BOOKKEEPING_PATIENCE_SECONDS", 0.5)
+    private_redis.stop()
+    with pytest.raises(redis.exceptions.ConnectionError):  # Redis gone for good: exit, systemd restarts
+        worker.set_state("idle")
