@@ -34,6 +34,11 @@ def playable(media: Media) -> bool:
     return media.kind == "voice" and media.mime in AS_IS | DECODED
 
 
+def etag(media: Media) -> str:
+    """The played form's ETag: its own, beside the original's (the sha256), for every adapter."""
+    return f"{media.sha256}-play"
+
+
 def listen(media: Media) -> tuple[bytes, str]:
     """(bytes, mime) a browser plays: MP3, M4A and Ogg as they are, AMR as WAV; NotPlayable
     otherwise (MediaMissing / MediaUnavailable from the store, as for any read)."""

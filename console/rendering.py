@@ -117,7 +117,7 @@ def voice_response(row):
     """A voice note as the browser's <audio> plays it (backend/voice.py), or 404 with why."""
     if not voice.playable(row):
         abort(404, description="这段语音网页放不了，请下载后用微信或播放器打开")
-    etag = f"{row.sha256}-play"
+    etag = voice.etag(row)
     if request.if_none_match.contains(etag):
         return Response(status=304, headers={"ETag": f'"{etag}"'})
     try:

@@ -1,6 +1,7 @@
 """Events: the filtered list, one event's page with its actions, photos, and exports."""
 from __future__ import annotations
 
+import peewee
 from flask import Response, abort, render_template, request, url_for
 
 from backend import clock, links, voice
@@ -64,10 +65,10 @@ def event_page(number: str):
     allowed = event_actions.available_actions(event, login.actor())
     departments, preselected = event_actions.dispatch_departments(event) if "dispatch" in allowed else ([], None)
     grids = event_actions.transfer_grids(event, login.scope_path) if "return" in allowed else []
-    attached = list(Attachment.select(Attachment, Media).join(Media).where(Attachment.event == event)
-                    .order_by(Attachment.id))
-    photos = [(a.media_id, a.step_id) for a in attached if a.media.kind == "image"]
-    voices = [(a.media_id, voice.playable(a.media)) for a in attached if a.media.kind == "voice"]
+    attached = list(Attachment.select(Attachment, Media).join(Media, peewee.JOIN.LEFT_OUTER)
+                    .where(Attachment.event == event).order_by(Attachment.id))
+    photos = [(a.media_id, a.step_id) for a in attached if a.media and a.media.kind == "image"]
+    voices = [(a.media_id, voice.playable(a.media)) for a in attached if a.media and a.media.kind == "voice"]
     grid = Area.get_or_none(Area.id == event.grid_id) if event.grid_id else None
     holder_name = _holder_name(event)
     map_data = {"lat": event.lat, "lng": event.lng, "boundary": grid.boundary if grid else None,
@@ -75,22 +76,22 @@ def event_page(number: str):
     return render_template(
         "console/event.html", event=event, steps=queries.trajectory(event, for_reporter=False), allowed=allowed,
         label=event_actions.label, departments=departments, preselected=preselected, grids=grids,
-        photos=photos, voices=voices, waiting=pending_media(event), grid=grid, holder_name=holder_name,
+        photos=photos, voices=voices, waiting=pending_media(attached), grid=grid, holder_name=holder_name,
         map_data=map_data,
         deadline=deadline_state(event), duplicates=list(Event.select().where(Event.duplicate_of == event.id)),
         confirmation=links.confirmation_code(event) if event.anonymous and event.source == "h5" else None,
     )
 
 
-def pending_media(event: Event) -> dict:
-    """Photos and voice notes sent through the chat and not (yet) fetched from WeChat: still
-    coming (a job fetches them; the media sweep asks again if Redis lost it), or gone — WeChat
-    keeps a media id 3 days."""
+def pending_media(attached: list[Attachment]) -> dict:
+    """Of an event's attachments, the photos and voice notes sent through the chat and not (yet)
+    fetched from WeChat: still coming (a job fetches them; the media sweep asks again if Redis
+    lost it), or gone — WeChat keeps a media id 3 days."""
     cutoff = clock.now() - media_store.WECHAT_MEDIA_LIFETIME
     waiting = {"coming": 0, "gone": 0}
-    for attachment in Attachment.select(Attachment.created_at).where(
-            (Attachment.event == event) & Attachment.media.is_null() & Attachment.wechat_media_id.is_null(False)):
-        waiting["gone" if attachment.created_at <= cutoff else "coming"] += 1
+    for attachment in attached:
+        if attachment.media_id is None and attachment.wechat_media_id:
+            waiting["gone" if attachment.created_at <= cutoff else "coming"] += 1
     return waiting
 
 
@@ -148,12 +149,7 @@ def dispatch_one_click(number: str):
 @auth.login_required
 def media(media_id: int):
     """A photo of an event the staff member may see (never by guessing ids across areas)."""
-    login = auth.current()
-    attachment = Attachment.select().where(Attachment.media == media_id).order_by(Attachment.id).first()
-    if attachment is None:
-        abort(404)
-    queries.check_can_see(Event.get_by_id(attachment.event_id), login.actor())
-    row = Media.get_by_id(media_id)
+    row = _visible_media(media_id)
     if request.if_none_match.contains(row.sha256):  # content-addressed: the digest is the ETag
         return Response(status=304, headers={"ETag": f'"{row.sha256}"'})
     try:
@@ -171,12 +167,17 @@ def media(media_id: int):
 @auth.login_required
 def listen(media_id: int):
     """A voice note as a browser plays it (backend/voice.py: WeChat's AMR decoded to WAV)."""
-    login = auth.current()
+    return rendering.voice_response(_visible_media(media_id))
+
+
+def _visible_media(media_id: int) -> Media:
+    """The media row, if attached to an event this login may see: 404 if attached to none, 403
+    otherwise (never by guessing ids across areas)."""
     attachment = Attachment.select().where(Attachment.media == media_id).order_by(Attachment.id).first()
     if attachment is None:
         abort(404)
-    queries.check_can_see(Event.get_by_id(attachment.event_id), login.actor())
-    return rendering.voice_response(Media.get_by_id(media_id))
+    queries.check_can_see(Event.get_by_id(attachment.event_id), auth.current().actor())
+    return Media.get_by_id(media_id)
 
 
 @bp.get("/events/export.<fmt>")

@@ -96,14 +96,21 @@ def _may_read(principal, media_id: int) -> bool:
     return any(can_see(event_view(e), principal.actor) for e in events)
 
 
-@api.operation("GET", "/media/<int:media_id>", summary="下载图片或语音（上传者或能看到相关事件的人）",
-               tag="media", auth="any", binary=("image/jpeg", "image/png", "image/webp", "audio/amr",
-                                                "audio/mpeg", "audio/mp4"), errors=(503,))
-def download_media(call: Call):
+def _readable(call: Call) -> Media:
+    """The path's media row if the caller may read it; the same 404 whether it does not exist
+    or is someone else's (ids are not handles to other people's files)."""
     media_id = call.path["media_id"]
     row = Media.get_or_none(Media.id == media_id)
     if row is None or not _may_read(call.principal, media_id):
         raise ApiError(404, "media_not_found", "没有找到这个文件")
+    return row
+
+
+@api.operation("GET", "/media/<int:media_id>", summary="下载图片或语音（上传者或能看到相关事件的人）",
+               tag="media", auth="any", binary=("image/jpeg", "image/png", "image/webp", "audio/amr",
+                                                "audio/mpeg", "audio/mp4"), errors=(503,))
+def download_media(call: Call):
+    row = _readable(call)
     if request.if_none_match.contains(row.sha256):  # content-addressed: the digest is the ETag
         return Response(status=304, headers={"ETag": f'"{row.sha256}"'})
     try:
@@ -122,13 +129,10 @@ def download_media(call: Call):
 @api.operation("GET", "/media/<int:media_id>/listen", summary="播放语音：AMR 转成 WAV（iOS 放不了 AMR），MP3/M4A 原样",
                tag="media", auth="any", binary=("audio/wav", "audio/mpeg", "audio/mp4", "audio/ogg"), errors=(503,))
 def listen_media(call: Call):
-    media_id = call.path["media_id"]
-    row = Media.get_or_none(Media.id == media_id)
-    if row is None or not _may_read(call.principal, media_id):
-        raise ApiError(404, "media_not_found", "没有找到这个文件")
+    row = _readable(call)
     if not voice.playable(row):
         raise ApiError(404, "not_playable", "这个文件不是能播放的语音")
-    etag = f"{row.sha256}-play"
+    etag = voice.etag(row)
     if request.if_none_match.contains(etag):
         return Response(status=304, headers={"ETag": f'"{etag}"'})
     try:

@@ -165,7 +165,7 @@ def voice_note(number: str, media_id: int):
     row = Media.get_or_none(Media.id == media_id) if media_id in shown else None
     if row is None or not voice.playable(row):
         abort(404)
-    etag = f"{row.sha256}-play"
+    etag = voice.etag(row)
     if request.if_none_match.contains(etag):
         return Response(status=304, headers={"ETag": f'"{etag}"'})
     try:

@@ -25,7 +25,6 @@ from workers.context import (
 from workers.queues import enqueue, jobs_known
 
 log = job_logger("ejia.media")
-WECHAT_KEEPS = WECHAT_MEDIA_LIFETIME
 SWEEP_GRACE = dt.timedelta(minutes=2)  # the outbox handler's own job comes first
 SWEEP_BATCH = 5000  # one query, one Redis round trip
 MAX_BYTES = {"image": 10 << 20, "voice": 2 << 20}
@@ -124,7 +123,7 @@ def sweep() -> int:
     now = clock.now()
     with db_session():
         ids = [row.id for row in Attachment.select(Attachment.id).where(
-            (Attachment.created_at > now - WECHAT_KEEPS) & (Attachment.created_at <= now - SWEEP_GRACE)
+            (Attachment.created_at > now - WECHAT_MEDIA_LIFETIME) & (Attachment.created_at <= now - SWEEP_GRACE)
             & Attachment.media.is_null() & Attachment.wechat_media_id.is_null(False))
             .order_by(Attachment.id).limit(SWEEP_BATCH)]
     connection = redis_connection()
