@@ -169,10 +169,3 @@ def reading_replica():
         return
     with _replica.reading():
         yield
-
-
-@contextlib.contextmanager
-def on_primary():
-    """Inside a ``reading_replica()`` block: this part (a write, or a read right after it) on the primary."""
-    with routed_to(None):
-        yield

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import render_template, request, url_for
+from flask import render_template, request
 
 from backend import clock
 from backend.metrics import format_rate
@@ -18,7 +18,7 @@ from backend.replica import reading_replica
 from backend.services import admin_metrics
 from backend.services.admin_areas import area_choices
 from backend.services.queries import areas_in_order
-from console import auth, rendering
+from console import auth
 from console.blueprint import bp
 
 TREND_MONTHS = 12
@@ -55,18 +55,17 @@ def _scope(login, args) -> Area:
     return login.staff.area
 
 
-def page_data(scope: Area, start_day: dt.date, end_day: dt.date, now: dt.datetime | None = None) -> dict:
+def page_data(scope: Area, start_day: dt.date, end_day: dt.date) -> dict:
     """Everything the page shows; also what bench/bench_metrics.py times."""
-    now = now or clock.now()
     start = clock.from_local(dt.datetime.combine(start_day, dt.time()))
     end = clock.from_local(dt.datetime.combine(end_day + dt.timedelta(days=1), dt.time()))
     area_groups = [(a.path, a.name) for a in areas_in_order(scope)]
     category_groups = [(c.code, c.name) for c in Category.select(Category.code, Category.name)
                        .where(Category.parent.is_null()).order_by(Category.sort_order, Category.code)]
-    sums = admin_metrics.aggregate(start, end, scope.path)
+    sums = admin_metrics.period_sums(start, end, scope.path)
     period = admin_metrics.fold_period(sums, area_groups, category_groups)
     labels = admin_metrics.months_ending(end_day, TREND_MONTHS)
-    trend_sums = admin_metrics.monthly_sums(labels, scope.path, now=now, known={(start, end): sums})
+    trend_sums = admin_metrics.monthly_sums(labels, scope.path)
     trend = [{"month": label, **admin_metrics.figures_from_sums(trend_sums[label])} for label in labels]
     return {"period": period, "trend": trend, "start": start_day, "end": end_day, "scope": scope}
 
@@ -93,22 +92,8 @@ def metrics():
     with reading_replica():  # figures may be seconds stale (backend/replica.py)
         scope = _scope(login, request.args)
         data = page_data(scope, start_day, end_day)
-        stored = admin_metrics.stored_months()
         scopes = area_choices(login.scope_path, "community")
     return render_template(
         "console/metrics.html", data=data, charts=chart_data(data), rate=format_rate,
         scopes=scopes, rate_columns=RATE_COLUMNS,
-        refreshed=min((stored[m["month"]] for m in data["trend"] if m["month"] in stored), default=None),
     )
-
-
-@bp.post("/metrics/refresh")
-@auth.admin_required
-def refresh_metrics():
-    """Rebuild the stored monthly sums of the trend's completed months (after a correction)."""
-    now = clock.now()
-    labels = [label for label in admin_metrics.months_ending(clock.to_local(now).date(), TREND_MONTHS)
-              if admin_metrics.month_bounds(label)[1] <= now]
-    for label in labels:
-        admin_metrics.refresh_month(label)
-    return rendering.back_with(f"已重新计算 {len(labels)} 个月的汇总", url_for("console.metrics"))

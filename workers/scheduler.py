@@ -30,6 +30,7 @@ SCHEDULE = (
     (jobs.sweep_notifications, MAINTENANCE, 60, None, 120),
     (media.sweep, MAINTENANCE, 60, None, 120),
     (sweeps.sla_sweep, MAINTENANCE, 60, None, 300),
+    (sweeps.compact_metric_sums, MAINTENANCE, 60, None, 120),
     (sweeps.remind_unaccepted, NOTIFY, 60, None, 120),
     (sweeps.sample_revisits, MAINTENANCE, 600, None, 300),
     (sweeps.forget_expired, MAINTENANCE, 600, None, 120),

@@ -13,6 +13,8 @@
 * ``forget_expired`` every 10 minutes: rows kept only for a while — mini-program upload
   receipts after ``uploads.VALID_FOR``, and chat drafts a day after they lapsed
   (``drafts.KEEP_AFTER_EXPIRY_SECONDS``).
+* ``compact_metric_sums`` every minute: on PostgreSQL the metric triggers append each change's
+  sums to ``metric_sum``; this folds each key's rows into one (backend.services.admin_metrics).
 All are idempotent: Notification keys (and Revisit's unique key) make a second run a no-op.
 """
 from __future__ import annotations
@@ -22,7 +24,7 @@ import time
 
 from backend import clock
 from backend.models import Area, Event, Rating, Resident, Staff
-from backend.services import drafts, retention, uploads
+from backend.services import admin_metrics, drafts, retention, uploads
 from backend.services import sla_sweep as sla_service
 from workers import audience, delivery, messages, reach
 from workers.context import db_session, ensure_ready, job_logger, redis_connection
@@ -44,6 +46,12 @@ def forget_expired() -> dict:
     with db_session():
         return {"uploads": uploads.forget_uploads(clock.now() - uploads.VALID_FOR),
                 "drafts": drafts.forget_drafts(dialog_now - drafts.KEEP_AFTER_EXPIRY_SECONDS, time.time())}
+
+
+def compact_metric_sums() -> int:
+    ensure_ready()
+    with db_session():
+        return admin_metrics.compact()
 
 
 def retention_sweep() -> dict:

@@ -24,15 +24,16 @@ from backend.models.messaging import (
     WebhookDelivery,
 )
 from backend.models.people import ROLES, Resident, Staff, SubscribeOptIn
-from backend.models.rollups import MetricMonth, MetricMonthState
+from backend.models.rollups import MetricSum
 from backend.models.uploads import MediaUpload
 
 ALL_MODELS = [
+    MetricSum,  # first: deleting events (SQLite's test truncation) writes into it
     Area, Department, Staff, Resident, SubscribeOptIn, Category, Building, BuildingUnit, Room, Person, AuditLog,
     EventCounter, Event, EventStep, Media, MediaUpload, Attachment, EventFollower, Rating, Revisit,
     OutboxMessage, Notification, InboundMessage, DialogDraft, DepartmentSubscription,
     WebhookDelivery,
-    HolidayOverride, ApiKey, AppFeedback, MetricMonth, MetricMonthState,
+    HolidayOverride, ApiKey, AppFeedback,
 ]
 
 __all__ = [m.__name__ for m in ALL_MODELS] + ["ALL_MODELS", "LEVELS", "ROLES", "STATUSES", "STATUS_NAMES"]

@@ -1,42 +1,26 @@
-"""Pre-aggregated metrics: additive monthly sums the console's trend charts read."""
+"""Pre-aggregated metrics: the sums every outcome figure adds up, kept by database triggers."""
 from __future__ import annotations
 
 import peewee
 
-from backend.models.base import BaseModel, utcnow
+from backend.models.base import BaseModel
 
 
-class MetricMonth(BaseModel):
-    """Additive sums of one completed local month, per (area_path, category)."""
+class MetricSum(BaseModel):
+    """What the events, ratings and revisits of one (area_path, category, kind, local month)
+    add up to (migration 0014 creates the table and the triggers that keep it; the kinds are
+    ``backend.services.admin_metrics.KIND_*``). On PostgreSQL a key may have several rows until
+    ``admin_metrics.compact()`` folds them; always read it with SUM."""
 
-    month = peewee.CharField(max_length=7)  # YYYY-MM, Asia/Shanghai
-    area_path = peewee.CharField(max_length=255, default="")
-    category_id = peewee.IntegerField(default=0)
-    due = peewee.IntegerField(default=0)
-    closed = peewee.IntegerField(default=0)
-    closed_on_time = peewee.IntegerField(default=0)
-    closed_in_period = peewee.IntegerField(default=0)
-    reopened = peewee.IntegerField(default=0)
-    accepted = peewee.IntegerField(default=0)
-    accept_seconds = peewee.DoubleField(default=0)
-    resolved = peewee.IntegerField(default=0)
-    resolve_seconds = peewee.DoubleField(default=0)
-    ratings = peewee.IntegerField(default=0)
-    satisfied_ratings = peewee.IntegerField(default=0)
-    revisits = peewee.IntegerField(default=0)
-    satisfied_revisits = peewee.IntegerField(default=0)
-    quick_record_count = peewee.IntegerField(default=0)
+    area_path = peewee.CharField(max_length=255)
+    category_id = peewee.IntegerField()
+    kind = peewee.SmallIntegerField()
+    month = peewee.IntegerField()  # YYYYMM, Asia/Shanghai
+    closed_month = peewee.IntegerField()  # kind 1: YYYYMM of closed_at when closed, else 0
+    n = peewee.BigIntegerField()
+    n2 = peewee.BigIntegerField()
+    us = peewee.BigIntegerField()  # microseconds
+    fresh = peewee.BooleanField(default=True)  # PostgreSQL: appended since the last compaction
 
     class Meta:
-        table_name = "metric_month"
-        indexes = ((("month", "area_path", "category_id"), True),)
-
-
-class MetricMonthState(BaseModel):
-    """Which months are stored, and when they were computed."""
-
-    month = peewee.CharField(max_length=7, primary_key=True)
-    refreshed_at = peewee.DateTimeField(default=utcnow)
-
-    class Meta:
-        table_name = "metric_month_state"
+        table_name = "metric_sum"

@@ -1,18 +1,20 @@
-"""Outcome metrics computed in SQL, plus a monthly rollup for trends (DESIGN §8, §9).
+"""Outcome metrics computed in SQL (DESIGN §8, §9).
 
 ``backend.metrics`` states the definitions and computes them over plain records; loading
 every record into Python is fine for a community but not for a city with a million events.
-This module computes the *same* figures with a handful of aggregate queries: each query
-returns additive sums per ``(area_path, category_id)`` (counts, and seconds for the mean
-times), and ``figures_from_sums`` turns summed rows into the figures ``metrics.figures``
-returns. Grouping by area or by 大类 folds those small row sets in Python, keeping the
-caller's administrative order — nothing is ever sorted by a figure.
+This module computes the *same* figures in SQL: each query returns additive sums per
+``(area_path, category_id)`` (counts, and seconds for the mean times), and
+``figures_from_sums`` turns summed rows into the figures ``metrics.figures`` returns.
+Grouping by area or by 大类 folds those small row sets in Python, keeping the caller's
+administrative order — nothing is ever sorted by a figure.
 
-Monthly trend: a completed month's sums are stored once in ``metric_month`` (migration
-0004) and read back with one small query; the current month is always computed live.
-A stored month can go stale when an old case is reopened or accepted again; the nightly
-``refresh_recent_months`` (scheduler) and the console's 重新计算 button rebuild it. The
-figures for the chosen period are always live.
+Two ways to the same sums, both exact:
+
+- ``aggregate``: live, from the events, ratings and revisits of the period (the reference).
+- ``period_sums`` and ``monthly_sums``: the whole local months from ``metric_sum``, sums the
+  database's own triggers keep current in the transaction of every change (migration 0014),
+  and only a period's days before and after its whole months live. A year of a million-event
+  city is then a few thousand stored rows instead of a scan of the event table.
 """
 from __future__ import annotations
 
@@ -20,13 +22,9 @@ import contextvars
 import datetime as dt
 from typing import Any, Iterable, Sequence
 
-import peewee
-
 from backend import clock
-from backend.db import db, is_postgres, transaction
+from backend.db import db, is_postgres
 from backend.metrics import NOT_CASES
-from backend.replica import on_primary
-from backend.models.rollups import MetricMonth, MetricMonthState
 
 COUNT_FIELDS = (
     "due", "closed", "closed_on_time", "closed_in_period", "reopened", "accepted", "accept_seconds",
@@ -34,9 +32,6 @@ COUNT_FIELDS = (
     "quick_record_count",
 )
 Key = tuple[str, int]  # (area_path, category_id); "" and 0 stand for none
-
-
-ROLLUP_MODELS = (MetricMonth, MetricMonthState)
 
 
 # ---- live aggregation ---------------------------------------------------------------------
@@ -60,16 +55,41 @@ def _seconds_sum(flag: str, later: str) -> str:
     return f"SUM(CASE WHEN {flag} THEN ((julianday({later}) - julianday(created_at)) * 86400.0) ELSE 0 END)"
 
 
+Range = tuple[dt.datetime, dt.datetime]
+
+
 def aggregate(start: dt.datetime, end: dt.datetime, scope_path: str | None = None) -> dict[Key, dict]:
-    """Additive sums over [start, end) per (area_path, category_id), for events under the scope.
+    """Additive sums over [start, end) per (area_path, category_id), for events under the scope,
+    computed live from the events, ratings and revisits (``period_sums`` reads most of a long
+    period from ``metric_sum`` instead; this is also its reference in the tests)."""
+    out: dict[Key, dict] = {}
+    queries = _live_queries([(start, end)], end, scope_path)
+    for (_, _, fold_rows), rows in zip(queries, _run_all([q[:2] for q in queries])):
+        fold_rows(rows, out)
+    return out
+
+
+def _add(out: dict[Key, dict], key, values: dict) -> None:
+    row = out.setdefault((key[0] or "", key[1] or 0), dict.fromkeys(COUNT_FIELDS, 0))
+    for name, value in values.items():
+        row[name] += value or 0
+
+
+def _live_queries(ranges: list[Range], closed_before: dt.datetime, scope_path: str | None,
+                  carried: Range | None = None) -> list[tuple[str, list, Any]]:
+    """The live queries for the timestamps in ``ranges``, as (sql, params, fold(rows, out)).
+
+    ``closed_before`` is the period's end (结案数 counts closings before it). ``carried`` is the
+    span of whole months ``metric_sum`` answers for, when it answers for some; their cases'
+    closings inside ``ranges`` (after the stored months) are counted here.
 
     Two queries, run side by side on PostgreSQL (``_run_all``):
 
-    - events: one pass over the events with any of the period's timestamps in [start, end)
+    - events: one pass over the events with any of the period's timestamps in the ranges
       (a BitmapOr of the timestamp indexes). The inner select works out each event's
       conditions once, as flags; the outer one only counts flags. On PostgreSQL ``OFFSET 0``
       keeps the planner from inlining the flags back into every aggregate (≈ 30 % faster).
-    - ratings and revisits given in the period, each joined to its event by primary key. On
+    - ratings and revisits given in the ranges, each joined to its event by primary key. On
       PostgreSQL the event is looked up in a ``LATERAL (… OFFSET 0)`` subquery, which makes
       the join a nested loop over the period's ratings: the planner would otherwise hash-join
       them against a sequential scan of the whole event table (≈ 4× slower at 1 M events,
@@ -77,25 +97,28 @@ def aggregate(start: dt.datetime, end: dt.datetime, scope_path: str | None = Non
     """
     p = db.param
     pg = is_postgres()
-    out: dict[Key, dict] = {}
-
-    def add(key, values: dict):
-        row = out.setdefault((key[0] or "", key[1] or 0), dict.fromkeys(COUNT_FIELDS, 0))
-        for name, value in values.items():
-            row[name] += value or 0
-
     scope_sql, scope_params = "", []
     if scope_path:
         scope_sql, scope_params = f" AND e.area_path LIKE {p}", [scope_path + "%"]
-    s, e = _param(start), _param(end)
-    in_p = lambda col: f"(e.{col} >= {p} AND e.{col} < {p})"  # noqa: E731
+    bounds = [_param(value) for pair in ranges for value in pair]
+
+    def in_ranges(column: str) -> str:
+        return "(" + " OR ".join(f"({column} >= {p} AND {column} < {p})" for _ in ranges) + ")"
+
+    in_p = lambda col: in_ranges(f"e.{col}")  # noqa: E731
     not_cases = ", ".join(f"'{status}'" for status in NOT_CASES)
     fence = " OFFSET 0" if pg else ""
+    if carried:  # due in the stored months, closed after them (closed_by_end caps it)
+        carried_sql = (f"(e.quick_record = {p} AND e.resolve_due_at >= {p} AND e.resolve_due_at < {p} "
+                       f"AND e.status NOT IN ({not_cases}) AND e.closed_at >= {p})")
+        carried_params = [False, _param(carried[0]), _param(carried[1]), _param(carried[1])]
+    else:
+        carried_sql, carried_params = "(1 = 0)", []
     sql = f"""
         SELECT area_path, category_id,
           SUM(CASE WHEN is_due THEN 1 ELSE 0 END),
-          SUM(CASE WHEN is_due AND closed_by_end THEN 1 ELSE 0 END),
-          SUM(CASE WHEN is_due AND closed_by_end AND closed_at <= resolve_due_at THEN 1 ELSE 0 END),
+          SUM(CASE WHEN (is_due OR is_carried) AND closed_by_end THEN 1 ELSE 0 END),
+          SUM(CASE WHEN (is_due OR is_carried) AND closed_by_end AND closed_at <= resolve_due_at THEN 1 ELSE 0 END),
           SUM(CASE WHEN closed_in THEN 1 ELSE 0 END),
           SUM(CASE WHEN closed_in AND reopen_count > 0 THEN 1 ELSE 0 END),
           SUM(CASE WHEN is_accepted THEN 1 ELSE 0 END),
@@ -107,6 +130,7 @@ def aggregate(start: dt.datetime, end: dt.datetime, scope_path: str | None = Non
           SELECT e.area_path, e.category_id, e.created_at, e.accepted_at, e.resolved_at, e.closed_at,
             e.resolve_due_at, e.reopen_count,
             (e.quick_record = {p} AND {in_p('resolve_due_at')} AND e.status NOT IN ({not_cases})) AS is_due,
+            {carried_sql} AS is_carried,
             (e.status = 'closed' AND e.closed_at < {p}) AS closed_by_end,
             (e.quick_record = {p} AND e.status = 'closed' AND {in_p('closed_at')}) AS closed_in,
             (e.quick_record = {p} AND {in_p('accepted_at')} AND e.created_at IS NOT NULL) AS is_accepted,
@@ -119,14 +143,19 @@ def aggregate(start: dt.datetime, end: dt.datetime, scope_path: str | None = Non
         GROUP BY area_path, category_id
     """
     params = (
-        [False, s, e]  # is_due
-        + [e]  # closed_by_end
-        + [False, s, e] * 3  # closed_in, is_accepted, is_resolved
-        + [True, s, e]  # is_quick
-        + [s, e, s, e, s, e, s, e, True, s, e] + scope_params
+        [False, *bounds]  # is_due
+        + carried_params  # is_carried
+        + [_param(closed_before)]  # closed_by_end
+        + [False, *bounds] * 3  # closed_in, is_accepted, is_resolved
+        + [True, *bounds]  # is_quick
+        + bounds * 4 + [True, *bounds] + scope_params
     )
     names = ("due", "closed", "closed_on_time", "closed_in_period", "reopened", "accepted",
              "accept_seconds", "resolved", "resolve_seconds", "quick_record_count")
+
+    def fold_events(rows, out):
+        for row in rows:
+            _add(out, row[:2], {name: _number(v) for name, v in zip(names, row[2:])})
 
     def with_event(alias: str) -> str:
         """``alias``'s event (area_path, category_id) as ``e``, if not a quick record and in scope."""
@@ -138,25 +167,132 @@ def aggregate(start: dt.datetime, end: dt.datetime, scope_path: str | None = Non
     feedback_sql = f"""
         SELECT 1, e.area_path, e.category_id, COUNT(*), SUM(CASE WHEN r.score >= 4 THEN 1 ELSE 0 END)
         FROM rating r {with_event('r')}
-        WHERE r.created_at >= {p} AND r.created_at < {p}
+        WHERE {in_ranges('r.created_at')}
         GROUP BY e.area_path, e.category_id
         UNION ALL
         SELECT 2, e.area_path, e.category_id, COUNT(*), SUM(CASE WHEN v.outcome = 'satisfied' THEN 1 ELSE 0 END)
         FROM revisit v {with_event('v')}
         WHERE v.status = 'done' AND v.outcome IN ('satisfied', 'unsatisfied')
-          AND v.done_at >= {p} AND v.done_at < {p}
+          AND {in_ranges('v.done_at')}
         GROUP BY e.area_path, e.category_id
     """
-    feedback_params = [False] + scope_params + [s, e]
-    main_rows, feedback_rows = _run_all([(sql, params), (feedback_sql, feedback_params * 2)])
-    for row in main_rows:
-        add(row[:2], {name: _number(v) for name, v in zip(names, row[2:])})
-    for kind, *row in feedback_rows:
-        if kind == 1:
-            add(row[:2], {"ratings": _number(row[2]), "satisfied_ratings": _number(row[3])})
-        else:
-            add(row[:2], {"revisits": _number(row[2]), "satisfied_revisits": _number(row[3])})
+    feedback_params = [False] + scope_params + bounds
+
+    def fold_feedback(rows, out):
+        for kind, *row in rows:
+            if kind == 1:
+                _add(out, row[:2], {"ratings": _number(row[2]), "satisfied_ratings": _number(row[3])})
+            else:
+                _add(out, row[:2], {"revisits": _number(row[2]), "satisfied_revisits": _number(row[3])})
+
+    return [(sql, params, fold_events), (feedback_sql, feedback_params * 2, fold_feedback)]
+
+
+# ---- the stored sums (metric_sum, migration 0014) -----------------------------------------
+
+KIND_DUE, KIND_CLOSED, KIND_ACCEPTED, KIND_RESOLVED, KIND_QUICK, KIND_RATING, KIND_REVISIT = range(1, 8)
+# Sums of metric_sum rows per figure, as SQL; the "closed by the end" ones compare closed_month
+# with a cut-off that _stored_query supplies ({cut}).
+_STORED_FIGURES = (
+    ("due", f"kind = {KIND_DUE}", "n"),
+    ("closed", f"kind = {KIND_DUE} AND closed_month <> 0 AND closed_month {{cut}}", "n"),
+    ("closed_on_time", f"kind = {KIND_DUE} AND closed_month <> 0 AND closed_month {{cut}}", "n2"),
+    ("closed_in_period", f"kind = {KIND_CLOSED}", "n"),
+    ("reopened", f"kind = {KIND_CLOSED}", "n2"),
+    ("accepted", f"kind = {KIND_ACCEPTED}", "n"),
+    ("accept_seconds", f"kind = {KIND_ACCEPTED}", "us"),
+    ("resolved", f"kind = {KIND_RESOLVED}", "n"),
+    ("resolve_seconds", f"kind = {KIND_RESOLVED}", "us"),
+    ("quick_record_count", f"kind = {KIND_QUICK}", "n"),
+    ("ratings", f"kind = {KIND_RATING}", "n"),
+    ("satisfied_ratings", f"kind = {KIND_RATING}", "n2"),
+    ("revisits", f"kind = {KIND_REVISIT}", "n"),
+    ("satisfied_revisits", f"kind = {KIND_REVISIT}", "n2"),
+)
+
+
+def month_key(day: dt.date | dt.datetime) -> int:
+    """The YYYYMM integer ``metric_sum`` keys a local month by."""
+    return day.year * 100 + day.month
+
+
+def _stored_values(row: Sequence) -> dict:
+    return {name: (int(value or 0) / 1_000_000 if column == "us" else int(value or 0))
+            for (name, _, column), value in zip(_STORED_FIGURES, row)}
+
+
+def _stored_query(group: str, first: int, end: int, scope_path: str | None, cut: str) -> tuple[str, list]:
+    """SUMs of ``metric_sum`` over the months [first, end) (YYYYMM), grouped by ``group``."""
+    p = db.param
+    sums = ",\n          ".join(f"SUM(CASE WHEN {condition.format(cut=cut)} THEN {column} ELSE 0 END)"
+                                 for _, condition, column in _STORED_FIGURES)
+    scope_sql, params = "", [first, end]
+    if scope_path:
+        scope_sql = f" AND area_path LIKE {p}"
+        params.append(scope_path + "%")
+    return (f"SELECT {group},\n          {sums}\n        FROM metric_sum WHERE month >= {p} AND month < {p}"
+            f"{scope_sql} GROUP BY {group}", params)
+
+
+def _local_month_start(value: dt.datetime, later: bool) -> dt.datetime:
+    """The start of the local month ``value`` (naive UTC) falls in, or with ``later`` the first
+    local month start at or after it."""
+    local = clock.to_local(value).replace(tzinfo=None)
+    first = dt.datetime(local.year, local.month, 1)
+    if later and local != first:
+        first = dt.datetime(first.year + (first.month == 12), first.month % 12 + 1, 1)
+    return clock.from_local(first)
+
+
+def period_sums(start: dt.datetime, end: dt.datetime, scope_path: str | None = None) -> dict[Key, dict]:
+    """``aggregate``'s sums over [start, end), exact, with the period's whole local months read
+    from ``metric_sum`` and only the days before and after them counted live.
+
+    结案数 is not a sum of months: a case due in a stored month and closed after it, but before
+    the period's end, counts as closed. The stored rows know the month of the closing, so the
+    months' own query counts the closings up to the last whole month; the live query counts
+    those after it (``carried``)."""
+    first, last = _local_month_start(start, later=True), _local_month_start(end, later=False)
+    if first >= last:  # no whole month inside: all live
+        return aggregate(start, end, scope_path)
+    last_key = month_key(clock.to_local(last))
+    queries: list[tuple[str, list, Any]] = []
+    sql, params = _stored_query("area_path, category_id", month_key(clock.to_local(first)), last_key,
+                                scope_path, f"< {db.param}")
+    cut_params = [last_key] * sum(1 for _, condition, _ in _STORED_FIGURES if "{cut}" in condition)
+
+    def fold_stored(rows, out):
+        for row in rows:
+            _add(out, row[:2], _stored_values(row[2:]))
+
+    queries.append((sql, cut_params + params, fold_stored))
+    edges = [pair for pair in ((start, first), (last, end)) if pair[0] < pair[1]]
+    if edges:
+        queries += _live_queries(edges, end, scope_path, carried=(first, last) if last < end else None)
+    out: dict[Key, dict] = {}
+    for (_, _, fold_rows), rows in zip(queries, _run_all([q[:2] for q in queries])):
+        fold_rows(rows, out)
     return out
+
+
+def compact() -> int:
+    """Fold each key's appended rows of ``metric_sum`` into one (PostgreSQL; SQLite's triggers
+    add in place). One statement: a reader sees the rows before or after, never both. Rows a
+    transaction commits meanwhile stay for the next run. Returns the rows folded away."""
+    if not is_postgres():
+        return 0
+    key = "area_path, category_id, kind, month, closed_month"
+    joined = " AND ".join(f"s.{column} = k.{column}" for column in key.split(", "))
+    with db.atomic():
+        cursor = db.execute_sql(f"""
+            WITH keys AS (SELECT DISTINCT {key} FROM metric_sum WHERE fresh),
+            gone AS (DELETE FROM metric_sum s USING keys k WHERE {joined}
+                     RETURNING s.area_path, s.category_id, s.kind, s.month, s.closed_month, s.n, s.n2, s.us),
+            kept AS (INSERT INTO metric_sum ({key}, n, n2, us, fresh)
+                     SELECT {key}, SUM(n), SUM(n2), SUM(us), false FROM gone GROUP BY {key}
+                     HAVING SUM(n) <> 0 OR SUM(n2) <> 0 OR SUM(us) <> 0 RETURNING 1)
+            SELECT (SELECT COUNT(*) FROM gone) - (SELECT COUNT(*) FROM kept)""")
+        return int(cursor.fetchone()[0])
 
 
 def _run_all(queries: list[tuple[str, list]]) -> list[list[tuple]]:
@@ -290,75 +426,21 @@ def months_ending(last: dt.date, count: int) -> list[str]:
     return labels[::-1]
 
 
-def refresh_month(label: str) -> int:
-    """Recompute and store one month's sums for every area; returns the rows written."""
-    start, end = month_bounds(label)
-    sums = aggregate(start, end)
-    rows = [{"month": label, "area_path": key[0], "category_id": key[1], **values}
-            for key, values in sums.items()]
-    with transaction():
-        MetricMonth.delete().where(MetricMonth.month == label).execute()
-        for offset in range(0, len(rows), 500):
-            MetricMonth.insert_many(rows[offset:offset + 500]).execute()
-        (MetricMonthState.insert(month=label, refreshed_at=clock.now())
-         .on_conflict(conflict_target=[MetricMonthState.month],
-                      update={MetricMonthState.refreshed_at: clock.now()}).execute())
-    return len(rows)
-
-
-def refresh_recent_months(count: int = 3, now: dt.datetime | None = None) -> list[str]:
-    """The nightly job: rebuild the last ``count`` completed months (late reopen, re-accept)."""
-    now = now or clock.now()
-    this_month = month_label(clock.to_local(now).date())
-    labels = [label for label in months_ending(clock.to_local(now).date(), count + 1) if label != this_month]
-    for label in labels:
-        refresh_month(label)
-    return labels
-
-
-def monthly_sums(labels: Sequence[str], scope_path: str | None = None, now: dt.datetime | None = None,
-                 known: dict[tuple[dt.datetime, dt.datetime], dict[Key, dict]] | None = None) -> dict[str, dict]:
-    """Sums per month for the scope: completed months from the rollup (computed once if
-    missing), the month still running (or future) live — or from ``known``, live sums the
-    caller already has for exactly that month and scope (the metrics page's own period)."""
-    now = now or clock.now()
-    complete = [label for label in labels if month_bounds(label)[1] <= now]
-    stored = {row.month for row in MetricMonthState.select(MetricMonthState.month)
-              .where(MetricMonthState.month.in_(complete))} if complete else set()
-    missing = [label for label in complete if label not in stored]
-    if missing:
-        # A rollup is written (on the primary) and read straight back: from the primary too, as
-        # a replica may not have it yet (a read a write depends on).
-        with on_primary():
-            for label in missing:
-                refresh_month(label)
-            return _monthly_sums_from(labels, complete, scope_path, known)
-    return _monthly_sums_from(labels, complete, scope_path, known)
-
-
-def _monthly_sums_from(labels, complete, scope_path, known) -> dict[str, dict]:
+def monthly_sums(labels: Sequence[str], scope_path: str | None = None) -> dict[str, dict]:
+    """Sums per local month (labels "YYYY-MM", consecutive) for the scope, each month's 结案数
+    counting closings before that month's end: one query on ``metric_sum``, exact for every
+    month, the running one included."""
     out = {label: empty_sums() for label in labels}
-    if complete:
-        query = (MetricMonth.select(MetricMonth.month, *[peewee.fn.SUM(getattr(MetricMonth, name))
-                                                         for name in COUNT_FIELDS])
-                 .where(MetricMonth.month.in_(complete)).group_by(MetricMonth.month))
-        if scope_path:
-            query = query.where(MetricMonth.area_path.startswith(scope_path))
-        for row in query.tuples():
-            out[row[0]] = {name: _number(value) for name, value in zip(COUNT_FIELDS, row[1:])}
-    for label in labels:
-        if label not in complete:
-            start, end = month_bounds(label)
-            total = empty_sums()
-            sums = (known or {}).get((start, end))
-            for values in (sums if sums is not None else aggregate(start, end, scope_path)).values():
-                add_sums(total, values)
-            out[label] = total
+    if not labels:
+        return out
+    keys = {int(label.replace("-", "")): label for label in labels}
+    last = max(keys)
+    end = last + 1 if last % 100 < 12 else (last // 100 + 1) * 100 + 1
+    sql, params = _stored_query("month", min(keys), end, scope_path, "<= month")
+    for row in db.execute_sql(sql, params).fetchall():
+        if row[0] in keys:
+            out[keys[row[0]]] = _stored_values(row[1:])
     return out
-
-
-def stored_months() -> dict[str, dt.datetime]:
-    return {row.month: row.refreshed_at for row in MetricMonthState.select()}
 
 
 def category_code_map() -> dict[int, str]:

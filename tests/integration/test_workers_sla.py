@@ -165,13 +165,13 @@ def test_scheduler_registers_every_sweep_and_they_run(env, world, redis_conn):
     built = scheduler.build_scheduler(env)
     names = {job.func_name for job in built.get_jobs()}
     assert names == {"workers.jobs.sweep_outbox", "workers.jobs.sweep_notifications", "workers.media.sweep",
-                     "workers.sweeps.sla_sweep",
+                     "workers.sweeps.sla_sweep", "workers.sweeps.compact_metric_sums",
                      "workers.sweeps.remind_unaccepted", "workers.sweeps.sample_revisits",
                      "workers.sweeps.forget_expired", "workers.sweeps.daily_digest",
                      "workers.sweeps.retention_sweep", "workers.sweeps.remind_rating"}
     built.connection = redis_conn
     enqueued = built.enqueue_jobs()
-    assert len(enqueued) == 8  # interval jobs run at once; the digest and retention wait for their cron time
+    assert len(enqueued) == 9  # interval jobs run at once; the digest and retention wait for their cron time
     drain(redis_conn)
     from rq.registry import FailedJobRegistry
 
