@@ -48,7 +48,11 @@ def _steps(event: Event, holder: LinkHolder) -> list[dict]:
 
 def _page(event: Event, holder: LinkHolder, *, error: str | None = None, status: int = 200, form=None):
     steps = _steps(event, holder)
+    voice_ids = [m for step in steps for m in step["voice_ids"]]
+    playable = {row.id for row in Media.select(Media.id, Media.kind, Media.mime).where(Media.id.in_(voice_ids))
+                if voice.playable(row)} if voice_ids else set()
     context = {"event": event, "holder": holder, "steps": steps, "token": request.args.get("t", ""),
+               "playable_voices": playable,
                "error": error, "form": form or {}, "done": DONE.get(request.args.get("ok", "")),
                "unit": event.building_unit if event.building_unit_id else None}
     if holder.is_reporter:

@@ -119,6 +119,19 @@ def test_a_voice_note_on_the_page_plays_and_nothing_else_does(client, world, rep
     assert client.get(f"/m/events/{task.number}/voices/{inside.id}?t={staff_token}").mimetype == "audio/wav"
 
 
+def test_a_voice_note_no_phone_can_play_shows_no_player(client, world, reporter, task):
+    """SILK (some WeChat clients) has no decoder: no player whose link answers 404, but a line
+    saying so — and where staff can hear it."""
+    silk = media_store.store_bytes(b"\x02#!SILK_V3" + bytes(40), "audio/silk", "voice")
+    Attachment.create(event=task, media=silk, step=task.steps.first())
+    for url, told in ((links.event_link(task, resident=reporter), "这种格式手机网页放不了<"),
+                      (links.event_link(task, staff=world.worker_a), "请在电脑上的后台收听")):
+        status, body = page(client, url)
+        assert status == 200 and "语音1" in body and told in body
+        assert f"/voices/{silk.id}?" not in body and "<audio" not in body
+    assert client.get(f"/m/events/{task.number}/voices/{silk.id}?t={links_token(url)}").status_code == 404
+
+
 def test_a_grid_worker_accepts_and_resolves_with_a_phone_photo(client, world, task):
     url = links.event_link(task, staff=world.worker_a)
     status, body = page(client, url)
