@@ -1,4 +1,5 @@
-"""Events with their trajectories as CSV and XLSX, for departments and for the record (DESIGN §5).
+"""Events with their trajectories as CSV and XLSX, for departments and for the record (DESIGN §5);
+the metrics page as XLSX (``metrics_xlsx``: aggregates only, nobody's data).
 
 CSV: one row per event, the 流程轨迹 in one multi-line cell, UTF-8 with a BOM so Excel on a
 Chinese Windows opens it correctly. XLSX: sheet 事件 (one row per event) and sheet 流程轨迹
@@ -137,14 +138,28 @@ def events_csv(events: Iterable[Event], public: bool = False) -> bytes:
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
-def events_xlsx(events: Iterable[Event], public: bool = False) -> bytes:
-    from openpyxl import Workbook
+def _xl(value):
+    """A cell value for openpyxl: formulas neutralised, characters XML cannot hold dropped."""
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    value = safe_cell(value)
+    return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
+
+
+def _finish(book, sheets) -> bytes:
     from openpyxl.styles import Font
 
-    def xl(value):
-        value = safe_cell(value)
-        return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
+    for ws in sheets:
+        for cell in ws[1]:
+            cell.font = Font(bold=True)
+        ws.freeze_panes = "A2"
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def events_xlsx(events: Iterable[Event], public: bool = False) -> bytes:
+    from openpyxl import Workbook
 
     rows, steps = event_rows(events, public)
     book = Workbook(write_only=False)
@@ -152,16 +167,56 @@ def events_xlsx(events: Iterable[Event], public: bool = False) -> bytes:
     sheet.title = "事件"
     sheet.append([label for _, label in EVENT_COLUMNS])
     for row in rows:
-        sheet.append([xl(row[key]) for key, _ in EVENT_COLUMNS])
+        sheet.append([_xl(row[key]) for key, _ in EVENT_COLUMNS])
     trail = book.create_sheet("流程轨迹")
     trail.append([label for _, label in STEP_COLUMNS])
     for row in rows:
         for step in steps.get(row["id"], []):
-            trail.append([xl(row["number"])] + [xl(step[key]) for key, _ in STEP_COLUMNS[1:]])
-    for ws in (sheet, trail):
-        for cell in ws[1]:
-            cell.font = Font(bold=True)
-        ws.freeze_panes = "A2"
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+            trail.append([_xl(row["number"])] + [_xl(step[key]) for key, _ in STEP_COLUMNS[1:]])
+    return _finish(book, (sheet, trail))
+
+
+# The metrics page's figures (backend.metrics), one column each; rates as fractions shown as %.
+METRIC_COLUMNS = (
+    ("due", "应结案数"), ("closed", "结案数"), ("closed_on_time", "按期结案数"), ("close_rate", "结案率"),
+    ("on_time_rate", "按期结案率"), ("mean_hours_to_accept", "平均受理时长(小时)"),
+    ("mean_hours_to_resolve", "平均处置时长(小时)"), ("closed_in_period", "本期办结"), ("reopened", "其中返工"),
+    ("rework_rate", "返工率"), ("ratings", "评价数"), ("satisfied_ratings", "满意评价"), ("satisfaction_rate", "满意率"),
+    ("revisits", "回访数"), ("satisfied_revisits", "回访满意"), ("revisit_satisfaction_rate", "回访满意率"),
+)
+
+
+def metrics_xlsx(heading: str, tables: Iterable[tuple[str, str, list[dict]]], quick: list[dict]) -> bytes:
+    """The metrics page as a workbook: one sheet per table (sheet name, first column's label,
+    rows with ``name`` and the figures), then 即报即办 (``name``, ``quick_record_count``).
+    ``heading`` (scope and period) and the definitions go in a last sheet, 说明."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.remove(book.active)
+    sheets = []
+    for title, first, rows in tables:
+        sheet = book.create_sheet(title)
+        sheet.append([first] + [label for _, label in METRIC_COLUMNS])
+        for row in rows:
+            sheet.append([_xl(row["name"])] + [_metric_cell(key, row[key]) for key, _ in METRIC_COLUMNS])
+            for cell, (key, _) in zip(sheet[sheet.max_row][1:], METRIC_COLUMNS):
+                if key.endswith("_rate"):
+                    cell.number_format = "0.00%"
+        sheets.append(sheet)
+    sheet = book.create_sheet("即报即办")
+    sheet.append(["区域", "件数（单列，不计入指标）"])
+    for row in quick:
+        sheet.append([_xl(row["name"]), row["quick_record_count"]])
+    notes = book.create_sheet("说明")
+    notes.append([_xl(heading)])
+    notes.append(["口径（GB/T 30428）：应结案数为处置时限落在本期内的事件；结案率＝结案数÷应结案数；"
+                  "按期结案率＝按期结案数÷应结案数；返工率＝本期办结中曾返工的比例；满意率＝4 分及以上评价÷评价数，"
+                  "未评价的不计入；回访满意率不含联系不上。区域按行政区划顺序排列，不作排名。空格表示没有可计算的数。"])
+    return _finish(book, sheets + [sheet])
+
+
+def _metric_cell(key: str, value):
+    if value is None:
+        return None
+    return round(value, 1) if key.startswith("mean_hours") else value

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import render_template, request
+from flask import Response, render_template, request
 
 from backend import clock
+from backend.exports import metrics_xlsx
 from backend.metrics import format_rate
 from backend.models import Area, Category
 from backend.replica import reading_replica
@@ -97,3 +98,24 @@ def metrics():
         "console/metrics.html", data=data, charts=chart_data(data), rate=format_rate,
         scopes=scopes, rate_columns=RATE_COLUMNS,
     )
+
+
+@bp.get("/metrics/export.xlsx")
+@auth.login_required
+def export_metrics():
+    """The page's tables as a workbook (for the 月报): same scope, period and figures."""
+    login = auth.current()
+    start_day, end_day = _period(request.args)
+    with reading_replica():
+        scope = _scope(login, request.args)
+        data = page_data(scope, start_day, end_day)
+    period = data["period"]
+    body = metrics_xlsx(
+        f"{scope.name} {start_day} 至 {end_day} 处置成效统计（导出于 {clock.to_local(clock.now()):%Y-%m-%d %H:%M}）",
+        [("按区域", "区域", period["by_area"]), ("按类别", "类别", period["by_category"]),
+         ("合计", "范围", [{**period["total"], "name": scope.name}]),
+         ("月度趋势", "月份", [{**month, "name": month["month"]} for month in data["trend"]])],
+        period["by_area"])
+    filename = f"metrics-{scope.code}-{start_day:%Y%m%d}-{end_day:%Y%m%d}.xlsx"
+    return Response(body, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f"attachment; filename={filename}", "Cache-Control": "no-store"})

@@ -198,3 +198,41 @@ def test_a_chosen_three_month_period_shows_the_reference_figures(console_app, cw
     monthly = [metrics.metrics_for(*admin_metrics.month_bounds(label), world.city.path)[0]
                for label in ("2025-03", "2025-04", "2025-05")]
     assert sum(m["closed"] for m in monthly) < total["closed"]  # the period is not a sum of months
+
+
+def test_the_export_is_the_page_in_a_workbook(console_app, cworld):
+    """导出 Excel: the page's link gives the same figures in sheets 按区域 / 按类别 / 合计 / 月度趋势 /
+    即报即办 / 说明, rates as numbers shown in %; a name that looks like a formula stays text."""
+    import io
+
+    from openpyxl import load_workbook
+
+    world = cworld.world
+    world.grid_a.name = "=HYPERLINK(\"http://x\")"
+    world.grid_a.save()
+    world, html = metrics_page(console_app, cworld, "community", "from=2025-03-01&to=2025-05-31")
+    link = re.search(r'id="export-metrics" href="([^"]+)"', html).group(1).replace("&amp;", "&")
+    centre = logged_in(console_app, "city")
+    with clock.frozen(NOW):
+        response = centre.get(link)
+    assert response.status_code == 200 and response.mimetype.endswith("spreadsheetml.sheet")
+    assert "metrics-" in response.headers["Content-Disposition"]
+    book = load_workbook(io.BytesIO(response.get_data()))
+    assert book.sheetnames == ["按区域", "按类别", "合计", "月度趋势", "即报即办", "说明"]
+    start, end = local_days(dt.date(2025, 3, 1), dt.date(2025, 5, 31))
+    by_area = metrics.metrics_for(start, end, world.community.path, "area")
+    rows = list(book["按区域"].iter_rows(values_only=True))
+    assert rows[0][:4] == ("区域", "应结案数", "结案数", "按期结案数")
+    assert [r[0] for r in rows[1:]] == ["'" + world.grid_a.name if r["name"].startswith("=") else r["name"]
+                                        for r in by_area]
+    for row, reference in zip(rows[1:], by_area):
+        assert row[1:4] == (reference["due"], reference["closed"], reference["closed_on_time"])
+        assert row[4] == reference["close_rate"] or (row[4] is None and reference["close_rate"] is None)
+    assert book["按区域"]["E2"].number_format == "0.00%"
+    [total] = metrics.metrics_for(start, end, world.community.path)
+    assert list(book["合计"].iter_rows(values_only=True))[1][1:4] == (total["due"], total["closed"],
+                                                                     total["closed_on_time"])
+    trend = [r[0] for r in list(book["月度趋势"].iter_rows(values_only=True))[1:]]
+    assert trend[-3:] == ["2025-03", "2025-04", "2025-05"] and len(trend) == 12
+    assert "金源社区" in book["说明"]["A1"].value and "2025-03-01 至 2025-05-31" in book["说明"]["A1"].value
+    assert centre.get("/console/metrics/export.xlsx?area_id=99999&from=x&to=%00").status_code == 200  # own scope, this month
