@@ -24,6 +24,10 @@ Definitions (all over events that are *not* 即报即办 quick records):
   ``satisfied`` or ``unsatisfied`` (``unreachable`` is excluded from both).
 - ``quick_record_count``: quick records created in the period, shown apart, never a rate.
 
+The console computes the same figures in SQL (backend/services/admin_metrics.py), from sums the
+database keeps with triggers written after these definitions (migration 0014): a change here
+needs a migration there; the tests hold all three to the same numbers.
+
 Every rate is a fraction in [0, 1], or None when its denominator is 0. There is no login,
 online-time or activity figure, and rows keep the order the caller gives (administrative
 order) — nothing here sorts by a rate.

@@ -37,6 +37,10 @@ a reopened, re-accepted, moved or re-classified case changes them in the same tr
 Microseconds are integers, so the sums stay exact however many rows fold into them (SQLite
 keeps times to the millisecond).
 
+The definitions live here a second time, in SQL: changing one of ``backend.metrics`` means a new
+migration that replaces the three trigger functions and rebuilds ``metric_sum`` (``backfill``).
+tests/integration/test_console_metrics.py and test_metric_sums.py hold both to the definitions.
+
 Upgrading: the existing rows are summed once, with writes to events, ratings and revisits held
 for that time (docs/deploy.md §8 has the figure). This migration **removes** ``metric_month``:
 the old code's metrics page fails until the web hosts are restarted, so restart right after.
