@@ -100,7 +100,9 @@ class StepOut(Output):
     status_name: str
     note: str | None
     at: Timestamp
-    media_ids: list[int]
+    media_ids: list[int] = Field(description="every file of the step: photo_ids, then voice_ids")
+    photo_ids: list[int] = Field(description="photos: GET /media/{id}")
+    voice_ids: list[int] = Field(description="voice notes: play GET /media/{id}/listen (WAV for WeChat's AMR)")
 
 
 class EventDetailOut(EventOut):

@@ -138,7 +138,7 @@ def allowed_actions(event: Event, actor: workflow.Actor) -> list[str]:
 
 def event_detail(event: Event, actor: workflow.Actor) -> EventDetailOut:
     for_reporter = actor.kind == "resident"
-    skip = ("at", "actor", "photo_ids", "voice_ids")  # media_ids carries both; /media/<id> says which
+    skip = ("at", "actor")
     steps = [StepOut(**{key: value for key, value in s.items() if key not in skip},
                      at=clock.iso(s["at"]), actor=s["actor"] or "")
              for s in queries.trajectory(event, for_reporter=for_reporter)]

@@ -173,6 +173,8 @@ def test_a_voice_note_plays_on_any_phone(live, resident, world):
     note = resident.upload(amr_bytes(50), "voice.amr", "application/octet-stream").json["id"]
     number = resident.report(*world.in_a, category="0201", description="邻居吵架（语音）", media_ids=[note]).json["number"]
     route_event(Event.get(Event.number == number).id)
+    [step] = resident.get(f"/events/{number}").json["trajectory"][:1]
+    assert (step["voice_ids"], step["photo_ids"], step["media_ids"]) == ([note], [], [note])  # no broken picture
     heard = resident.get(f"/media/{note}/listen")
     assert heard.status == 200 and heard.headers["Content-Type"] == "audio/wav"
     with wave.open(io.BytesIO(heard.body)) as wav:
