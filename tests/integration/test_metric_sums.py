@@ -225,7 +225,7 @@ def test_compaction_beside_concurrent_transitions_loses_nothing(world, settings)
     for thread in writers:
         thread.start()
     seen = []
-    while any(thread.is_alive() for thread in writers):
+    while not seen or any(thread.is_alive() for thread in writers):
         seen.append(totals(admin_metrics.period_sums(*period))["due"])
     for thread in writers:
         thread.join()
