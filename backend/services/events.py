@@ -284,8 +284,13 @@ def _least_loaded_worker(grid_id: int, exclude: int):
 # The route's reads, on every new report: SQL built once (backend.db.Statement).
 _LEAST_LOADED_WORKER = Statement(_least_loaded_worker)
 _EVENT_FOR_ROUTE = Statement(lambda event_id: for_update(Event.select().where(Event.id == event_id).limit(1)))
+# The step that made the event `reported` (its last change of status): a 留言 written after a
+# 退回 must not make the route forget whom not to send it back to.
 _LAST_STEP = Statement(
-    lambda event_id: EventStep.select().where(EventStep.event == event_id).order_by(EventStep.id.desc()).limit(1))
+    lambda event_id: EventStep.select().where(
+        (EventStep.event == event_id)
+        & (EventStep.from_status.is_null() | (EventStep.from_status != EventStep.to_status)))
+    .order_by(EventStep.id.desc()).limit(1))
 
 
 def route_event(event_id: int) -> Event:

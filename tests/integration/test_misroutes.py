@@ -20,8 +20,9 @@ def world():
 
 def routed(world, point=None):
     point = point or world.in_a
-    sub = Submission(description="楼下垃圾好几天没人清了", reporter=resident_actor(Resident.create(oa_openid="r")),
-                     lat=point[0], lng=point[1], category_code="0101")
+    reporter = resident_actor(Resident.get_or_create(oa_openid="r")[0])
+    sub = Submission(description="楼下垃圾好几天没人清了", reporter=reporter, lat=point[0], lng=point[1],
+                     category_code="0101")
     return route_event(submit_event(sub).event.id)
 
 
@@ -77,3 +78,20 @@ def test_an_empty_department_list_is_explained(world):
     actions.perform(event.number, staff_actor(world.worker_a), "escalate", {"note": "上报"})
     actions.perform(event.number, staff_actor(world.head), "escalate", {"note": "上报"})
     assert dispatch_departments(Event.get_by_id(event.id))[0] == []
+
+
+def test_a_note_between_the_return_and_the_routing_does_not_send_it_back(world):
+    """Found by the model test: the route job looked only at the last step, so a 留言 written
+    before it ran (a delayed job, a re-route by the sweep) made it forget the 退回 and hand the
+    case back to the grid worker who had just returned it."""
+    event = routed(world)
+    actions.perform(event.number, staff_actor(world.worker_a), "return",
+                    {"note": "应该是第二网格", "suggested_grid_id": world.grid_b.id})
+    actions.perform(event.number, staff_actor(world.centre), "comment", {"note": "请尽快处理"})
+    event = route_event(event.id)
+    assert (event.holder_area_id, event.holder_staff_id) == (world.grid_b.id, world.worker_b.id)
+    unnamed = routed(world)
+    actions.perform(unnamed.number, staff_actor(world.worker_a), "return", {"note": "不是我们网格的"})
+    actions.perform(unnamed.number, staff_actor(world.head), "comment", {"note": "谁的网格？"})
+    unnamed = route_event(unnamed.id)
+    assert (unnamed.holder_level, unnamed.holder_area_id) == ("community", world.community.id)
