@@ -85,14 +85,19 @@ def chart_data(data: dict) -> dict:
     }
 
 
+def _requested(login) -> dict:
+    """The page's data for the area and period the request asks for (within the login's scope)."""
+    start_day, end_day = _period(request.args)
+    with reading_replica():  # figures may be seconds stale (backend/replica.py)
+        return page_data(_scope(login, request.args), start_day, end_day)
+
+
 @bp.get("/metrics")
 @auth.login_required
 def metrics():
     login = auth.current()
-    start_day, end_day = _period(request.args)
-    with reading_replica():  # figures may be seconds stale (backend/replica.py)
-        scope = _scope(login, request.args)
-        data = page_data(scope, start_day, end_day)
+    data = _requested(login)
+    with reading_replica():
         scopes = area_choices(login.scope_path, "community")
     return render_template(
         "console/metrics.html", data=data, charts=chart_data(data), rate=format_rate,
@@ -104,12 +109,8 @@ def metrics():
 @auth.login_required
 def export_metrics():
     """The page's tables as a workbook (for the 月报): same scope, period and figures."""
-    login = auth.current()
-    start_day, end_day = _period(request.args)
-    with reading_replica():
-        scope = _scope(login, request.args)
-        data = page_data(scope, start_day, end_day)
-    period = data["period"]
+    data = _requested(auth.current())
+    period, scope, start_day, end_day = data["period"], data["scope"], data["start"], data["end"]
     body = metrics_xlsx(
         f"{scope.name} {start_day} 至 {end_day} 处置成效统计（导出于 {clock.to_local(clock.now()):%Y-%m-%d %H:%M}）",
         [("按区域", "区域", period["by_area"]), ("按类别", "类别", period["by_category"]),

@@ -112,6 +112,12 @@ class EventStep(BaseModel):
     data = JSONField(null=True)
     created_at = peewee.DateTimeField(default=utcnow, index=True)
 
+    @classmethod
+    def changes_status(cls):
+        """Steps that moved the case to another status (the report, the first step, included) —
+        not a 留言, a 督办 or anything else written beside a status."""
+        return cls.from_status.is_null() | (cls.from_status != cls.to_status)
+
 
 class Media(BaseModel):
     """Content-addressed media file under MEDIA_DIR."""

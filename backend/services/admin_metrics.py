@@ -62,9 +62,14 @@ def aggregate(start: dt.datetime, end: dt.datetime, scope_path: str | None = Non
     """Additive sums over [start, end) per (area_path, category_id), for events under the scope,
     computed live from the events, ratings and revisits (``period_sums`` reads most of a long
     period from ``metric_sum`` instead; this is also its reference in the tests)."""
+    return _collect(_live_queries([(start, end)], end, scope_path))
+
+
+def _collect(queries: list[tuple[str, list, Any]]) -> dict[Key, dict]:
+    """Run (sql, params, fold) queries side by side (``_run_all``) and fold their rows into one
+    dict of sums per (area_path, category_id)."""
     out: dict[Key, dict] = {}
-    queries = _live_queries([(start, end)], end, scope_path)
-    for (_, _, fold_rows), rows in zip(queries, _run_all([q[:2] for q in queries])):
+    for (_, _, fold_rows), rows in zip(queries, _run_all([query[:2] for query in queries])):
         fold_rows(rows, out)
     return out
 
@@ -237,11 +242,8 @@ def _stored_query(group: str, first: int, end: int, scope_path: str | None, cut:
 def _local_month_start(value: dt.datetime, later: bool) -> dt.datetime:
     """The start of the local month ``value`` (naive UTC) falls in, or with ``later`` the first
     local month start at or after it."""
-    local = clock.to_local(value).replace(tzinfo=None)
-    first = dt.datetime(local.year, local.month, 1)
-    if later and local != first:
-        first = dt.datetime(first.year + (first.month == 12), first.month % 12 + 1, 1)
-    return clock.from_local(first)
+    start, end = month_bounds(month_label(clock.to_local(value)))
+    return end if later and value != start else start
 
 
 def period_sums(start: dt.datetime, end: dt.datetime, scope_path: str | None = None) -> dict[Key, dict]:
@@ -269,10 +271,7 @@ def period_sums(start: dt.datetime, end: dt.datetime, scope_path: str | None = N
     edges = [pair for pair in ((start, first), (last, end)) if pair[0] < pair[1]]
     if edges:
         queries += _live_queries(edges, end, scope_path, carried=(first, last) if last < end else None)
-    out: dict[Key, dict] = {}
-    for (_, _, fold_rows), rows in zip(queries, _run_all([q[:2] for q in queries])):
-        fold_rows(rows, out)
-    return out
+    return _collect(queries)
 
 
 def compact() -> int:
@@ -434,8 +433,7 @@ def monthly_sums(labels: Sequence[str], scope_path: str | None = None) -> dict[s
     if not labels:
         return out
     keys = {int(label.replace("-", "")): label for label in labels}
-    last = max(keys)
-    end = last + 1 if last % 100 < 12 else (last // 100 + 1) * 100 + 1
+    end = month_key(clock.to_local(month_bounds(max(labels))[1]))
     sql, params = _stored_query("month", min(keys), end, scope_path, "<= month")
     for row in db.execute_sql(sql, params).fetchall():
         if row[0] in keys:

@@ -286,10 +286,8 @@ _LEAST_LOADED_WORKER = Statement(_least_loaded_worker)
 _EVENT_FOR_ROUTE = Statement(lambda event_id: for_update(Event.select().where(Event.id == event_id).limit(1)))
 # The step that made the event `reported` (its last change of status): a 留言 written after a
 # 退回 must not make the route forget whom not to send it back to.
-_LAST_STEP = Statement(
-    lambda event_id: EventStep.select().where(
-        (EventStep.event == event_id)
-        & (EventStep.from_status.is_null() | (EventStep.from_status != EventStep.to_status)))
+_LAST_STATUS_CHANGE = Statement(
+    lambda event_id: EventStep.select().where((EventStep.event == event_id) & EventStep.changes_status())
     .order_by(EventStep.id.desc()).limit(1))
 
 
@@ -313,7 +311,7 @@ def route_event_and_step(event_id: int) -> tuple[Event, EventStep | None]:
             raise NotFound("event_not_found", "没有找到这件事")
         if event.status != "reported":
             return event, None
-        returned = _LAST_STEP.first(event.id)
+        returned = _LAST_STATUS_CHANGE.first(event.id)
         if returned is not None and returned.action == "return":
             holder = _after_return(event, returned)
             event.suggested_grid = None  # used once; the return step keeps it on record

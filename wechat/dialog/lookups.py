@@ -64,7 +64,7 @@ def event_fact(event: Event, *, for_reporter: bool, followed: bool = False, full
     # never as the last action's label).
     since = (EventStep.select(EventStep.created_at)
              .where((EventStep.event == event.id) & (EventStep.to_status == event.status)
-                    & ((EventStep.from_status != EventStep.to_status) | EventStep.from_status.is_null()))
+                    & EventStep.changes_status())
              .order_by(EventStep.id.desc()).first())
     last_line = when(since.created_at) if since else ""
     category = event.category.plain_name if event.category_id else ""
